@@ -408,7 +408,25 @@ pub mod conformance {
     pub async fn run_all<S: UserStore + ?Sized>(store: &S) {
         create_and_find(store).await;
         uniqueness_is_case_insensitive(store).await;
+        concurrent_registrations_admit_one(store).await;
         updates(store).await;
+    }
+
+    /// Eight concurrent registrations of one username (in different cases, with different
+    /// emails) give exactly one success; the rest are `AlreadyRegistered`.
+    pub async fn concurrent_registrations_admit_one<S: UserStore + ?Sized>(store: &S) {
+        let attempts = (0..8).map(|i| {
+            let name = if i % 2 == 0 { "conf_race" } else { "CONF_RACE" };
+            store.create(new_user(name, &format!("race{i}@example.org"), 1))
+        });
+        let results = futures::future::join_all(attempts).await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .all(|r| r.is_ok() || matches!(r, Err(CreateUserError::AlreadyRegistered)))
+        );
     }
 
     /// Creation assigns distinct ids, keeps the fields as typed, and look-ups by id, username
