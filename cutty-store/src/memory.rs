@@ -1,0 +1,112 @@
+//! In-process backends: everything in maps behind locks. For tests, examples and
+//! single-node deployments that accept losing state on restart.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+use cutty_core::error::{StoreError, StoreErrorKind};
+use cutty_core::user::{CreateUserError, NewUser, User, UserStore, fold_case};
+
+/// Users in memory, with case-folded unique indexes on username and email.
+#[derive(Debug, Default)]
+pub struct MemoryUserStore {
+    inner: RwLock<Users>,
+}
+
+#[derive(Debug, Default)]
+struct Users {
+    by_id: HashMap<i64, User>,
+    by_username: HashMap<String, i64>,
+    by_email: HashMap<String, i64>,
+    last_id: i64,
+}
+
+fn poisoned() -> StoreError {
+    StoreError::new(StoreErrorKind::Unavailable, "memory.users lock poisoned")
+}
+
+impl MemoryUserStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn update(&self, id: i64, f: impl FnOnce(&mut User)) -> Result<bool, StoreError> {
+        let mut users = self.inner.write().map_err(|_| poisoned())?;
+        Ok(users.by_id.get_mut(&id).map(f).is_some())
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryUserStore {
+    async fn create(&self, new: NewUser) -> Result<User, CreateUserError> {
+        let mut users = self.inner.write().map_err(|_| poisoned())?;
+        let (username_key, email_key) = (new.username_key(), new.email_key());
+        if users.by_username.contains_key(&username_key) || users.by_email.contains_key(&email_key)
+        {
+            return Err(CreateUserError::AlreadyRegistered);
+        }
+        users.last_id += 1;
+        let user = User {
+            id: users.last_id,
+            username: new.username,
+            email: new.email,
+            password_hash: new.password_hash,
+            is_active: true,
+            is_admin: new.is_admin,
+            password_reset_required: false,
+            created_at: new.created_at,
+        };
+        users.by_username.insert(username_key, user.id);
+        users.by_email.insert(email_key, user.id);
+        users.by_id.insert(user.id, user.clone());
+        Ok(user)
+    }
+
+    async fn find_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .inner
+            .read()
+            .map_err(|_| poisoned())?
+            .by_id
+            .get(&id)
+            .cloned())
+    }
+
+    async fn find_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        let key = fold_case(login);
+        let users = self.inner.read().map_err(|_| poisoned())?;
+        let id = users
+            .by_username
+            .get(&key)
+            .or_else(|| users.by_email.get(&key));
+        Ok(id.and_then(|id| users.by_id.get(id)).cloned())
+    }
+
+    async fn update_password_hash(
+        &self,
+        id: i64,
+        password_hash: &str,
+        clear_reset_flag: bool,
+    ) -> Result<bool, StoreError> {
+        self.update(id, |u| {
+            u.password_hash = password_hash.to_owned();
+            if clear_reset_flag {
+                u.password_reset_required = false;
+            }
+        })
+    }
+
+    async fn set_active(&self, id: i64, active: bool) -> Result<bool, StoreError> {
+        self.update(id, |u| u.is_active = active)
+    }
+
+    async fn set_password_reset_required(
+        &self,
+        id: i64,
+        required: bool,
+    ) -> Result<bool, StoreError> {
+        self.update(id, |u| u.password_reset_required = required)
+    }
+}

@@ -1,0 +1,57 @@
+//! PostgreSQL: the same schema and semantics as SQLite, for deployments that outgrow one
+//! machine.
+
+use std::str::FromStr;
+
+use cutty_core::error::{StoreError, StoreErrorKind};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::StoreOptions;
+use crate::sql::{bounded, impl_user_store};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A PostgreSQL-backed store. Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    options: StoreOptions,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/db`) and applies pending migrations.
+    pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let connect = PgConnectOptions::from_str(url).map_err(|e| {
+            StoreError::new(StoreErrorKind::Unavailable, "postgres.url").with_source(e)
+        })?;
+        Self::connect_with(connect, options).await
+    }
+
+    /// Connects with explicit options (e.g. a `search_path` per test schema) and migrates.
+    pub async fn connect_with(
+        connect: PgConnectOptions,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.operation_timeout)
+            .connect_lazy_with(connect);
+        bounded("postgres.migrate", options.operation_timeout * 4, async {
+            MIGRATOR.run(&pool).await.map_err(sqlx::Error::from)
+        })
+        .await?;
+        Ok(Self { pool, options })
+    }
+
+    /// The underlying pool, for callers that need their own queries.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl_user_store!(PostgresStore);

@@ -1,0 +1,203 @@
+//! What the SQL backends share: error classification and the user queries, which are the same
+//! text on SQLite and PostgreSQL.
+
+use std::future::Future;
+use std::time::Duration;
+
+use cutty_core::error::{StoreError, StoreErrorKind};
+
+/// Classifies a driver error structurally (never by its message).
+pub(crate) fn store_error(context: &'static str, e: sqlx::Error) -> StoreError {
+    use sqlx::error::ErrorKind;
+    let kind = match &e {
+        sqlx::Error::Database(db) => match db.kind() {
+            ErrorKind::UniqueViolation
+            | ErrorKind::ForeignKeyViolation
+            | ErrorKind::NotNullViolation
+            | ErrorKind::CheckViolation => StoreErrorKind::Constraint,
+            _ => match db.code().as_deref() {
+                // PostgreSQL: query_canceled (statement_timeout).
+                Some("57014") => StoreErrorKind::Timeout,
+                // PostgreSQL: undefined table / column — the schema is not ours.
+                Some("42P01") | Some("42703") => StoreErrorKind::SchemaMismatch,
+                // SQLite: SQLITE_BUSY / SQLITE_LOCKED after the busy timeout.
+                Some("5") | Some("6") => StoreErrorKind::Timeout,
+                _ => StoreErrorKind::Rollback,
+            },
+        },
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreErrorKind::Unavailable,
+        sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::TypeNotFound { .. } => StoreErrorKind::SchemaMismatch,
+        sqlx::Error::Migrate(m) => match **m {
+            sqlx::migrate::MigrateError::VersionMissing(_)
+            | sqlx::migrate::MigrateError::VersionMismatch(_) => StoreErrorKind::SchemaMismatch,
+            _ => StoreErrorKind::Unavailable,
+        },
+        _ => StoreErrorKind::Rollback,
+    };
+    StoreError::new(kind, context).with_source(e)
+}
+
+/// Runs `fut` with the operation timeout; a late answer is `Timeout`.
+pub(crate) async fn bounded<T>(
+    context: &'static str,
+    limit: Duration,
+    fut: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r.map_err(|e| store_error(context, e)),
+        Err(_) => Err(StoreError::new(StoreErrorKind::Timeout, context)),
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: i64,
+    username: String,
+    email: String,
+    password_hash: String,
+    is_active: bool,
+    is_admin: bool,
+    password_reset_required: bool,
+    created_at: i64,
+}
+
+impl From<UserRow> for cutty_core::user::User {
+    fn from(r: UserRow) -> Self {
+        Self {
+            id: r.id,
+            username: r.username,
+            email: r.email,
+            password_hash: r.password_hash,
+            is_active: r.is_active,
+            is_admin: r.is_admin,
+            password_reset_required: r.password_reset_required,
+            created_at: r.created_at,
+        }
+    }
+}
+
+const USER_COLUMNS: &str =
+    "id, username, email, password_hash, is_active, is_admin, password_reset_required, created_at";
+
+pub(crate) fn q_insert_user() -> String {
+    format!(
+        "INSERT INTO users (username, username_key, email, email_key, password_hash, is_admin, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USER_COLUMNS}"
+    )
+}
+pub(crate) fn q_user_by_id() -> String {
+    format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")
+}
+pub(crate) fn q_user_by_login() -> String {
+    // The username wins over another user's identical email.
+    format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE username_key = $1 OR email_key = $1 \
+         ORDER BY CASE WHEN username_key = $1 THEN 0 ELSE 1 END LIMIT 1"
+    )
+}
+
+/// Implements `UserStore` for a SQL store type with fields `pool` and `options`. The query
+/// text is shared; only the driver differs.
+macro_rules! impl_user_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl cutty_core::user::UserStore for $store {
+            async fn create(
+                &self,
+                user: cutty_core::user::NewUser,
+            ) -> Result<cutty_core::user::User, cutty_core::user::CreateUserError> {
+                let q = crate::sql::q_insert_user();
+                let fut = sqlx::query_as::<_, crate::sql::UserRow>(&q)
+                    .bind(&user.username)
+                    .bind(user.username_key())
+                    .bind(&user.email)
+                    .bind(user.email_key())
+                    .bind(&user.password_hash)
+                    .bind(user.is_admin)
+                    .bind(user.created_at)
+                    .fetch_one(&self.pool);
+                match crate::sql::bounded("users.create", self.options.operation_timeout, fut).await {
+                    Ok(row) => Ok(row.into()),
+                    Err(e) if e.kind() == cutty_core::error::StoreErrorKind::Constraint => {
+                        Err(cutty_core::user::CreateUserError::AlreadyRegistered)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn find_by_id(
+                &self,
+                id: i64,
+            ) -> Result<Option<cutty_core::user::User>, cutty_core::error::StoreError> {
+                let q = crate::sql::q_user_by_id();
+                let fut = sqlx::query_as::<_, crate::sql::UserRow>(&q).bind(id).fetch_optional(&self.pool);
+                Ok(crate::sql::bounded("users.find_by_id", self.options.operation_timeout, fut)
+                    .await?
+                    .map(Into::into))
+            }
+
+            async fn find_by_login(
+                &self,
+                login: &str,
+            ) -> Result<Option<cutty_core::user::User>, cutty_core::error::StoreError> {
+                let q = crate::sql::q_user_by_login();
+                let key = cutty_core::user::fold_case(login);
+                let fut = sqlx::query_as::<_, crate::sql::UserRow>(&q).bind(key).fetch_optional(&self.pool);
+                Ok(crate::sql::bounded("users.find_by_login", self.options.operation_timeout, fut)
+                    .await?
+                    .map(Into::into))
+            }
+
+            async fn update_password_hash(
+                &self,
+                id: i64,
+                password_hash: &str,
+                clear_reset_flag: bool,
+            ) -> Result<bool, cutty_core::error::StoreError> {
+                let fut = sqlx::query(
+                    "UPDATE users SET password_hash = $1, \
+                     password_reset_required = CASE WHEN $2 THEN FALSE ELSE password_reset_required END \
+                     WHERE id = $3",
+                )
+                .bind(password_hash)
+                .bind(clear_reset_flag)
+                .bind(id)
+                .execute(&self.pool);
+                let done = crate::sql::bounded("users.update_password_hash", self.options.operation_timeout, fut).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_active(&self, id: i64, active: bool) -> Result<bool, cutty_core::error::StoreError> {
+                let fut = sqlx::query("UPDATE users SET is_active = $1 WHERE id = $2")
+                    .bind(active)
+                    .bind(id)
+                    .execute(&self.pool);
+                let done = crate::sql::bounded("users.set_active", self.options.operation_timeout, fut).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_password_reset_required(
+                &self,
+                id: i64,
+                required: bool,
+            ) -> Result<bool, cutty_core::error::StoreError> {
+                let fut = sqlx::query("UPDATE users SET password_reset_required = $1 WHERE id = $2")
+                    .bind(required)
+                    .bind(id)
+                    .execute(&self.pool);
+                let done = crate::sql::bounded("users.set_password_reset_required", self.options.operation_timeout, fut)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+    };
+}
+pub(crate) use impl_user_store;

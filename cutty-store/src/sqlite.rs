@@ -1,0 +1,67 @@
+//! SQLite, the embedded default: one file (e.g. `cutty.db`) created and migrated on first
+//! use, in WAL mode so readers never wait for the writer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use cutty_core::error::{StoreError, StoreErrorKind};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::StoreOptions;
+use crate::sql::{bounded, impl_user_store};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// A SQLite-backed store. Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    options: StoreOptions,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` — `sqlite://cutty.db`,
+    /// `sqlite:///abs/path.db` or `sqlite::memory:` — and applies pending migrations.
+    ///
+    /// A database migrated by a newer Cutty is refused with `SchemaMismatch` (`DB_005`).
+    pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::new(StoreErrorKind::Unavailable, "sqlite.url").with_source(e))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(options.operation_timeout);
+        // An in-memory database exists per connection: keep exactly one so every query
+        // sees the same data.
+        let max = if url.contains(":memory:") {
+            1
+        } else {
+            options.max_connections.max(1)
+        };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(options.operation_timeout)
+            .idle_timeout(None::<Duration>)
+            .connect_lazy_with(connect);
+        bounded("sqlite.migrate", options.operation_timeout * 4, async {
+            MIGRATOR.run(&pool).await.map_err(sqlx::Error::from)
+        })
+        .await?;
+        Ok(Self { pool, options })
+    }
+
+    /// The underlying pool, for callers that need their own queries.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes every connection, flushing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl_user_store!(SqliteStore);
