@@ -2,14 +2,92 @@
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::digest::generic_array::GenericArray;
+use sha2::digest::typenum::U64;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
-use super::key::ApiKey;
+use super::key::{ApiKey, KEY_LEN};
 
-type HmacSha256 = Hmac<Sha256>;
+type Block = GenericArray<u8, U64>;
+
+/// SHA-256 initial hash value (FIPS 180-4, 5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
+
+/// HMAC-SHA256 (RFC 2104) with both pad blocks already compressed: the chaining states after
+/// `K ^ ipad` and `K ^ opad`. Hashing a 38-byte key is then exactly two compressions of one
+/// block each (38 + 1 + 8 ≤ 64 and 32 + 1 + 8 ≤ 64), with no buffering and no key schedule.
+/// Unlike `hmac::Hmac`, the states are plain words and are zeroized on drop.
+struct PadStates {
+    inner: [u32; 8],
+    outer: [u32; 8],
+}
+
+impl PadStates {
+    fn new(secret: &[u8]) -> Self {
+        let mut k = Zeroizing::new([0u8; 64]);
+        if secret.len() > 64 {
+            let mut digest = Sha256::digest(secret);
+            k[..32].copy_from_slice(&digest);
+            digest.zeroize();
+        } else {
+            k[..secret.len()].copy_from_slice(secret);
+        }
+        Self {
+            inner: Self::pad_state(&k, 0x36),
+            outer: Self::pad_state(&k, 0x5c),
+        }
+    }
+
+    fn pad_state(k: &[u8; 64], pad: u8) -> [u32; 8] {
+        let mut block = Block::default();
+        for (b, k) in block.iter_mut().zip(k.iter()) {
+            *b = k ^ pad;
+        }
+        let mut state = SHA256_IV;
+        sha2::compress256(&mut state, std::slice::from_ref(&block));
+        block.zeroize();
+        state
+    }
+
+    /// HMAC-SHA256 of a 38-byte message.
+    #[inline]
+    fn mac_key(&self, message: &[u8; KEY_LEN]) -> [u8; 32] {
+        // Inner: the message after the 64-byte ipad block, padded into one block.
+        let mut block = Block::default();
+        block[..KEY_LEN].copy_from_slice(message);
+        block[KEY_LEN] = 0x80;
+        block[56..].copy_from_slice(&((64 + KEY_LEN as u64) * 8).to_be_bytes());
+        let mut state = self.inner;
+        sha2::compress256(&mut state, std::slice::from_ref(&block));
+        block.zeroize(); // it held the key
+        // Outer: the 32-byte inner digest after the opad block, padded into one block.
+        let mut outer_block = Block::default();
+        for (chunk, word) in outer_block[..32].chunks_exact_mut(4).zip(state) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        outer_block[32] = 0x80;
+        outer_block[56..].copy_from_slice(&((64 + 32u64) * 8).to_be_bytes());
+        let mut out_state = self.outer;
+        sha2::compress256(&mut out_state, std::slice::from_ref(&outer_block));
+        let mut out = [0u8; 32];
+        for (chunk, word) in out.chunks_exact_mut(4).zip(out_state) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        state.zeroize();
+        out
+    }
+}
+
+impl Drop for PadStates {
+    fn drop(&mut self) {
+        self.inner.zeroize();
+        self.outer.zeroize();
+    }
+}
 
 /// Shortest accepted salt secret, in bytes. HMAC-SHA256 keys shorter than the 32-byte output
 /// weaken it; 16 is the floor we accept, 32 random bytes is what we recommend.
@@ -203,9 +281,8 @@ impl fmt::Debug for ApiKeySalt {
 
 struct PreparedSalt {
     id: SaltId,
-    /// HMAC state with the inner and outer pads already absorbed: cloning it and hashing a
-    /// 38-byte key costs two SHA-256 compressions, no key schedule.
-    mac: HmacSha256,
+    /// The pad states, computed once.
+    pads: PadStates,
 }
 
 /// What comparing a key with a stored `(salt_id, key_hash)` found.
@@ -227,9 +304,9 @@ pub enum HashCheck {
 /// The salts known at once: the current one (hashes new keys; tried first) and older ones
 /// still accepted so that rotating `API_KEY_SALT` does not invalidate every key.
 ///
-/// Each salt's HMAC state is prepared once at construction. The raw salt secrets are
-/// zeroized as soon as the states are prepared; the prepared states live inside
-/// `hmac::Hmac`, which (in `hmac` 0.12) cannot zeroize itself — they are dropped, not wiped.
+/// Each salt's HMAC pad states are computed once at construction (a verification is then
+/// two SHA-256 compressions). The raw salt secrets are zeroized as soon as the states are
+/// prepared, and the states are zeroized when the hasher is dropped.
 ///
 /// Rotation: add the new salt as current and keep the old one as previous
 /// ([`ApiKeyHasher::with_previous`]); keys hashed under it keep verifying, report
@@ -259,11 +336,8 @@ impl ApiKeyHasher {
     }
 
     fn prepare(salt: ApiKeySalt) -> PreparedSalt {
-        // `new_from_slice` accepts keys of any length for HMAC; the error arm is unreachable
-        // but mapped to an empty-key state rather than a panic.
-        let mac = HmacSha256::new_from_slice(&salt.secret)
-            .unwrap_or_else(|_| <HmacSha256 as Mac>::new(&Default::default()));
-        PreparedSalt { id: salt.id, mac }
+        let pads = PadStates::new(&salt.secret);
+        PreparedSalt { id: salt.id, pads }
         // `salt.secret` is zeroized here, on drop.
     }
 
@@ -278,9 +352,7 @@ impl ApiKeyHasher {
     }
 
     fn mac(prepared: &PreparedSalt, key: &ApiKey) -> KeyHash {
-        let mut mac = prepared.mac.clone();
-        mac.update(key.as_bytes());
-        KeyHash(mac.finalize().into_bytes().into())
+        KeyHash(prepared.pads.mac_key(key.as_bytes()))
     }
 
     /// Hashes `key` under the current salt: what a new (or rehashed) record stores.
@@ -337,6 +409,8 @@ impl fmt::Debug for ApiKeyHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hmac::{Hmac, Mac};
+    use proptest::prelude::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
@@ -350,7 +424,7 @@ mod tests {
         let hasher = ApiKeyHasher::new(salt("s1", "0123456789abcdef-secret"));
         let (id, h) = hasher.hash(&key);
         assert_eq!(id.as_str(), "s1");
-        let mut mac = HmacSha256::new_from_slice(b"0123456789abcdef-secret").unwrap();
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"0123456789abcdef-secret").unwrap();
         mac.update(key.expose_secret().as_bytes());
         assert_eq!(h.as_bytes()[..], mac.finalize().into_bytes()[..]);
     }
@@ -430,5 +504,36 @@ mod tests {
         let h = ApiKeyHasher::new(s);
         let dbg = format!("{h:?}");
         assert!(dbg.contains("k1") && !dbg.contains("super-secret"));
+    }
+
+    proptest! {
+        /// The two-compression HMAC equals the `hmac` crate's for any salt length (short,
+        /// exactly one block, longer than a block — hashed first) and any key.
+        #[test]
+        fn pad_state_hmac_equals_the_hmac_crate(
+            secret in proptest::collection::vec(any::<u8>(), 16..200),
+            seed in any::<u64>(),
+        ) {
+            let key = ApiKey::generate(&mut StdRng::seed_from_u64(seed));
+            let ours = PadStates::new(&secret).mac_key(key.as_bytes());
+            let mut reference = Hmac::<Sha256>::new_from_slice(&secret).unwrap();
+            reference.update(key.as_bytes());
+            prop_assert_eq!(&ours[..], &reference.finalize().into_bytes()[..]);
+        }
+    }
+
+    #[test]
+    fn pad_state_hmac_at_block_boundaries() {
+        let key = ApiKey::generate(&mut StdRng::seed_from_u64(1));
+        for len in [16, 63, 64, 65, 128] {
+            let secret = vec![0xa5u8; len];
+            let mut reference = Hmac::<Sha256>::new_from_slice(&secret).unwrap();
+            reference.update(key.as_bytes());
+            assert_eq!(
+                PadStates::new(&secret).mac_key(key.as_bytes())[..],
+                reference.finalize().into_bytes()[..],
+                "salt length {len}"
+            );
+        }
     }
 }
