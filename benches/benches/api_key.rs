@@ -46,6 +46,9 @@ fn api_key(c: &mut Criterion) {
     g.bench_function("cutty: parse + checksum", |b| {
         b.iter(|| black_box(ApiKey::parse(black_box(&text)).unwrap()))
     });
+    g.bench_function("cutty: HMAC only (key already parsed)", |b| {
+        b.iter(|| black_box(hasher.hash_with(black_box(&salt_id), black_box(&key))))
+    });
     g.bench_function(
         "cutty: verify without store (parse + HMAC + ct compare)",
         |b| {
