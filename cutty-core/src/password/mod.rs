@@ -91,6 +91,9 @@ pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
 pub const DEFAULT_SALT_ENTROPY_BITS: u32 = 128;
 /// Largest argon2 memory cost accepted, in KiB (1 GiB; Django's default is 100 MiB).
 pub const MAX_ARGON2_MEMORY_KIB: u32 = 1 << 20;
+/// Largest argon2 `memory_cost_kib × time_cost` accepted (20× Django's default of
+/// 102 400 × 2), so a forged hash cannot ask for minutes of work.
+pub const MAX_ARGON2_WORK: u64 = 1 << 22;
 /// Largest argon2 time cost accepted.
 pub const MAX_ARGON2_TIME_COST: u32 = 64;
 /// Largest argon2 parallelism accepted.
@@ -99,6 +102,8 @@ pub const MAX_ARGON2_PARALLELISM: u32 = 64;
 pub const MAX_SCRYPT_LOG_N: u32 = 20;
 /// Largest scrypt memory (`128 · r · N` bytes) accepted: 256 MiB.
 pub const MAX_SCRYPT_MEMORY_BYTES: u64 = 256 << 20;
+/// Largest scrypt `N × r × p` accepted (25× Django 5's default of 2^14 × 8 × 5).
+pub const MAX_SCRYPT_WORK: u64 = 1 << 24;
 /// Largest bcrypt cost accepted (Django's default is 12; each step doubles the work).
 pub const MAX_BCRYPT_COST: u32 = 16;
 /// Longest salt accepted in a stored hash, in bytes (Django's column holds 128 characters).
@@ -650,6 +655,11 @@ fn check_argon2(t: u32, m: u32, p: u32) -> Result<(), PasswordError> {
     if m < 8 * p || m > MAX_ARGON2_MEMORY_KIB {
         return Err(PasswordError::ParameterOutOfRange("argon2 memory cost"));
     }
+    if u64::from(m) * u64::from(t) > MAX_ARGON2_WORK {
+        return Err(PasswordError::ParameterOutOfRange(
+            "argon2 memory × time cost",
+        ));
+    }
     Ok(())
 }
 
@@ -665,6 +675,9 @@ fn check_scrypt(n: u64, r: u32, p: u32) -> Result<(), PasswordError> {
     }
     if 128 * u64::from(r) * n > MAX_SCRYPT_MEMORY_BYTES {
         return Err(PasswordError::ParameterOutOfRange("scrypt memory"));
+    }
+    if n * u64::from(r) * u64::from(p) > MAX_SCRYPT_WORK {
+        return Err(PasswordError::ParameterOutOfRange("scrypt N × r × p"));
     }
     Ok(())
 }
@@ -799,6 +812,9 @@ impl<'a> Parsed<'a> {
                 if hash.len() != want_len {
                     return Err(PasswordError::Malformed("hash length"));
                 }
+                if STANDARD.decode(hash).is_err() {
+                    return Err(PasswordError::Malformed("hash base64"));
+                }
                 Ok(Parsed::Pbkdf2 {
                     algorithm,
                     iterations: iterations as u32,
@@ -823,6 +839,9 @@ impl<'a> Parsed<'a> {
                 check_salt(salt)?;
                 if hash.len() != 88 {
                     return Err(PasswordError::Malformed("hash length"));
+                }
+                if STANDARD.decode(hash).is_err() {
+                    return Err(PasswordError::Malformed("hash base64"));
                 }
                 Ok(Parsed::Scrypt {
                     n,
@@ -1116,5 +1135,400 @@ fn bcrypt_encode(
             parts.format_for_version(version)
         ),
         Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> PasswordHasher {
+        PasswordHasher::default().with_iterations(10).unwrap()
+    }
+
+    const GOOD_B64: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    #[test]
+    fn defaults_are_djangos() {
+        let h = PasswordHasher::default();
+        assert_eq!(h.algorithm(), Algorithm::Pbkdf2Sha256);
+        assert_eq!(h.iterations(), 600_000);
+        assert_eq!(h.salt_len(), 22);
+        assert_eq!(h.clone().with_salt_entropy(256).unwrap().salt_len(), 43);
+        assert_eq!(h.clone().with_salt_entropy(64).unwrap().salt_len(), 11);
+    }
+
+    #[test]
+    fn salt_is_django_alphabet() {
+        let salt = cheap().salt_with_rng(&mut rand::rng());
+        assert_eq!(salt.len(), 22);
+        assert!(salt.bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn hash_has_django_shape_and_verifies() {
+        let h = cheap();
+        let encoded = h.hash("s3cret");
+        let fields: Vec<&str> = encoded.split('$').collect();
+        assert_eq!(fields.len(), 4);
+        assert_eq!(fields[0], "pbkdf2_sha256");
+        assert_eq!(fields[1], "10");
+        assert_eq!(fields[2].len(), 22);
+        assert_eq!(fields[3].len(), 44);
+        let v = h.verify("s3cret", &encoded).unwrap();
+        assert!(v.matches && !v.must_update && !v.should_rehash());
+        assert!(!h.verify("s3cret ", &encoded).unwrap().matches);
+        assert_ne!(h.hash("s3cret"), encoded, "fresh salt each time");
+    }
+
+    /// Known answer from Django 5.2: `PBKDF2PasswordHasher().encode("password", "seasalt", 1000)`.
+    #[test]
+    fn known_django_answer() {
+        let encoded = encode_pbkdf2(Algorithm::Pbkdf2Sha256, "password", "seasalt", 1000);
+        assert_eq!(
+            encoded,
+            "pbkdf2_sha256$1000$seasalt$YIWkt6M1JFXrHg5s0jZjBSc7C2Cz6QvchSJ0h8Y+i7c="
+        );
+    }
+
+    #[test]
+    fn default_iterations_hash_verifies() {
+        // The one test that runs the real 600 000 iterations (about 70 ms optimised).
+        let h = PasswordHasher::default();
+        let encoded = h.hash("pässwörd");
+        assert!(encoded.starts_with("pbkdf2_sha256$600000$"));
+        assert!(h.verify("pässwörd", &encoded).unwrap().matches);
+    }
+
+    #[test]
+    fn must_update_follows_django() {
+        let h = cheap();
+        let salt = "abcdefghijklmnopqrstuv";
+        let at = |n| encode_pbkdf2(Algorithm::Pbkdf2Sha256, "pw", salt, n);
+        assert!(!h.must_update(&at(10)).unwrap());
+        assert!(h.must_update(&at(9)).unwrap(), "fewer iterations");
+        assert!(h.must_update(&at(11)).unwrap(), "more iterations");
+        let short = encode_pbkdf2(Algorithm::Pbkdf2Sha256, "pw", "abcdefghijklmnopqrstu", 10);
+        assert!(
+            h.must_update(&short).unwrap(),
+            "21 characters: 125 bits < 128"
+        );
+        let sha1 = encode_pbkdf2(Algorithm::Pbkdf2Sha1, "pw", salt, 10);
+        assert!(h.must_update(&sha1).unwrap(), "another algorithm");
+        let v = h.verify("pw", &at(9)).unwrap();
+        assert!(v.should_rehash());
+        // A wrong password against a weaker hash still answers (after hardening).
+        let v = h.verify("nope", &at(9)).unwrap();
+        assert!(!v.matches && v.must_update && !v.should_rehash());
+    }
+
+    #[test]
+    fn unusable_password_never_matches() {
+        let h = cheap();
+        let v = h
+            .verify("", "!XyZunusable0123456789012345678901234567890")
+            .unwrap();
+        assert_eq!(v, Verification::NO);
+        assert_eq!(h.dummy_verify("anything"), Verification::NO);
+    }
+
+    #[test]
+    fn legacy_md5_forms() {
+        let h = cheap();
+        // md5("password") and md5("salt" + "password").
+        let bare = "5f4dcc3b5aa765d61d8327deb882cf99";
+        assert!(h.verify("password", bare).unwrap().matches);
+        assert!(
+            h.verify("password", &format!("md5$${bare}"))
+                .unwrap()
+                .matches
+        );
+        assert!(!h.verify("Password", bare).unwrap().matches);
+        assert!(!h.verify("password", &bare.to_uppercase()).unwrap().matches);
+        assert!(h.verify("password", bare).unwrap().must_update);
+        let salted = format!("md5$salt${}", hex(&md5::Md5::digest(b"saltpassword")));
+        let v = h.verify("password", &salted).unwrap();
+        assert!(v.matches && v.must_update);
+        assert_eq!(
+            h.clone().with_algorithm(Algorithm::Md5),
+            Err(PasswordError::UnsupportedAlgorithm(Algorithm::Md5))
+        );
+    }
+
+    fn err(encoded: &str) -> PasswordError {
+        match cheap().verify("pw", encoded) {
+            Err(e) => e,
+            Ok(v) => panic!("accepted: {v:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_pbkdf2_fails_fast() {
+        let cases = [
+            format!("pbkdf2_sha256$0$salt${GOOD_B64}"),
+            format!("pbkdf2_sha256$-1$salt${GOOD_B64}"),
+            format!("pbkdf2_sha256$abc$salt${GOOD_B64}"),
+            format!("pbkdf2_sha256$$salt${GOOD_B64}"),
+            format!("pbkdf2_sha256$0600000$salt${GOOD_B64}"),
+            format!("pbkdf2_sha256$+1000$salt${GOOD_B64}"),
+            format!("pbkdf2_sha256$ 1000$salt${GOOD_B64}"),
+            format!("pbkdf2_sha256$1_000$salt${GOOD_B64}"),
+            format!("pbkdf2_sha256$1000000000000$salt${GOOD_B64}"),
+            format!("pbkdf2_sha256$10000001$salt${GOOD_B64}"),
+            format!("pbkdf2_sha256$999999999999999999999999$salt${GOOD_B64}"),
+            format!("pbkdf2_sha256$1000$${GOOD_B64}"),
+            format!("pbkdf2_sha256$1000${}${GOOD_B64}", "s".repeat(300)),
+            "pbkdf2_sha256$1000$salt$AAAA".to_string(),
+            "pbkdf2_sha256$1000$salt$!AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_string(),
+            "pbkdf2_sha256$1000$salt$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=".to_string(),
+            format!("pbkdf2_sha1$1000$salt${GOOD_B64}"),
+            "pbkdf2_sha256$1000$salt".to_string(),
+            "pbkdf2_sha256$1000".to_string(),
+            "pbkdf2_sha256$".to_string(),
+            format!("pbkdf2_sha256$1000$salt${GOOD_B64}{}", "A".repeat(2000)),
+        ];
+        for case in &cases {
+            let e = err(case);
+            assert!(
+                matches!(
+                    e,
+                    PasswordError::Malformed(_) | PasswordError::ParameterOutOfRange(_)
+                ),
+                "{case}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_algorithms() {
+        for case in [
+            "",
+            "$",
+            "plain",
+            "sha1$$abc",
+            "sha1$salt$abc",
+            "crypt$$ab",
+            "PBKDF2_SHA256$1$s$h",
+        ] {
+            assert_eq!(err(case), PasswordError::UnknownAlgorithm, "{case:?}");
+        }
+    }
+
+    #[test]
+    fn absurd_argon2_scrypt_bcrypt_parameters_fail_fast() {
+        let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+        let hash = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        for params in [
+            "m=4294967295,t=2,p=8",
+            "m=2097152,t=1,p=1",
+            "m=1048576,t=64,p=1",
+            "m=102400,t=0,p=8",
+            "m=102400,t=2,p=0",
+            "m=4,t=2,p=8",
+            "m=102400,t=2",
+            "m=102400,t=2,p=8,x=1",
+            "t=2,m=102400,p=8",
+            "m=-1,t=2,p=8",
+            "m=99999999999999999999,t=2,p=8",
+        ] {
+            let e = err(&format!("argon2$argon2id$v=19${params}${salt}${hash}"));
+            assert!(
+                matches!(
+                    e,
+                    PasswordError::Malformed(_) | PasswordError::ParameterOutOfRange(_)
+                ),
+                "{params}: {e:?}"
+            );
+        }
+        for bad in [
+            format!("argon2$argon2x$v=19$m=64,t=1,p=1${salt}${hash}"),
+            format!("argon2$argon2id$v=20$m=64,t=1,p=1${salt}${hash}"),
+            format!("argon2$argon2id$v=19$m=64,t=1,p=1$!!${hash}"),
+            format!("argon2$argon2id$v=19$m=64,t=1,p=1$c2FsdA${hash}"),
+            format!("argon2$argon2id$v=19$m=64,t=1,p=1${salt}$AA"),
+            "argon2$argon2id".to_string(),
+        ] {
+            let e = err(&bad);
+            assert!(
+                matches!(
+                    e,
+                    PasswordError::Malformed(_) | PasswordError::ParameterOutOfRange(_)
+                ),
+                "{bad}: {e:?}"
+            );
+        }
+        let h88 = "A".repeat(86) + "==";
+        for (n, r, p) in [
+            ("3", "8", "1"),
+            ("0", "8", "1"),
+            ("1", "8", "1"),
+            ("1073741824", "8", "1"),
+            ("2097152", "8", "1"),
+            ("16384", "0", "1"),
+            ("16384", "8", "0"),
+            ("16384", "8", "1000"),
+            ("16384", "64", "64"),
+            ("16384", "99999999999", "1"),
+            ("-16384", "8", "1"),
+        ] {
+            let e = err(&format!("scrypt${n}$salt${r}${p}${h88}"));
+            assert!(
+                matches!(
+                    e,
+                    PasswordError::Malformed(_) | PasswordError::ParameterOutOfRange(_)
+                ),
+                "scrypt {n} {r} {p}: {e:?}"
+            );
+        }
+        let data = "abcdefghijklmnopqrstuvabcdefghijklmnopqrstuvwxyz01234";
+        for (version, cost) in [
+            ("2b", "31"),
+            ("2b", "17"),
+            ("2b", "03"),
+            ("2b", "4"),
+            ("2b", "1x"),
+            ("2c", "12"),
+        ] {
+            let e = err(&format!("bcrypt_sha256$${version}${cost}${data}"));
+            assert!(
+                matches!(
+                    e,
+                    PasswordError::Malformed(_) | PasswordError::ParameterOutOfRange(_)
+                ),
+                "bcrypt {version} {cost}: {e:?}"
+            );
+        }
+        assert!(matches!(
+            err("bcrypt$$2b$12$short"),
+            PasswordError::Malformed(_)
+        ));
+        assert!(matches!(
+            err(&format!("bcrypt$2b$12${data}")),
+            PasswordError::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn builders_refuse_out_of_range() {
+        let h = PasswordHasher::default();
+        assert!(h.clone().with_iterations(0).is_err());
+        assert!(
+            h.clone()
+                .with_iterations(MAX_PBKDF2_ITERATIONS + 1)
+                .is_err()
+        );
+        assert!(h.clone().with_iterations(MAX_PBKDF2_ITERATIONS).is_ok());
+        assert!(h.clone().with_salt_entropy(63).is_err());
+        assert!(h.clone().with_bcrypt_cost(3).is_err());
+        assert!(h.clone().with_bcrypt_cost(17).is_err());
+        let huge = Argon2Params {
+            memory_cost_kib: u32::MAX,
+            ..Argon2Params::default()
+        };
+        assert!(h.clone().with_argon2_params(huge).is_err());
+        let odd = ScryptParams {
+            work_factor: 1000,
+            ..ScryptParams::default()
+        };
+        assert!(h.clone().with_scrypt_params(odd).is_err());
+    }
+
+    #[test]
+    fn errors_and_debug_never_echo_input() {
+        let secret = "pbkdf2_sha256$1000$SECRETSALT$SECRETHASH";
+        let e = err(secret);
+        assert!(!format!("{e} {e:?}").contains("SECRET"));
+        assert!(!format!("{:?}", PasswordHasher::default()).contains("SECRET"));
+        let e = err("SECRETALGO$x");
+        assert!(!format!("{e} {e:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn features_gate_algorithms() {
+        let h = PasswordHasher::default();
+        for a in [
+            Algorithm::Argon2,
+            Algorithm::Scrypt,
+            Algorithm::Bcrypt,
+            Algorithm::BcryptSha256,
+        ] {
+            assert_eq!(h.clone().with_algorithm(a).is_ok(), a.can_hash(), "{a}");
+        }
+    }
+
+    #[cfg(feature = "argon2")]
+    #[test]
+    fn argon2_round_trip_and_must_update() {
+        let params = Argon2Params {
+            time_cost: 1,
+            memory_cost_kib: 64,
+            parallelism: 2,
+        };
+        let h = PasswordHasher::default()
+            .with_algorithm(Algorithm::Argon2)
+            .unwrap()
+            .with_argon2_params(params)
+            .unwrap();
+        let encoded = h.hash("pw");
+        assert!(encoded.starts_with("argon2$argon2id$v=19$m=64,t=1,p=2$"));
+        let v = h.verify("pw", &encoded).unwrap();
+        assert!(v.matches && !v.must_update);
+        assert!(!h.verify("px", &encoded).unwrap().matches);
+        assert!(PasswordHasher::default().must_update(&encoded).unwrap());
+        let other = h
+            .with_argon2_params(Argon2Params {
+                time_cost: 2,
+                ..params
+            })
+            .unwrap();
+        assert!(other.must_update(&encoded).unwrap());
+    }
+
+    #[cfg(feature = "scrypt")]
+    #[test]
+    fn scrypt_round_trip_and_must_update() {
+        let params = ScryptParams {
+            work_factor: 16,
+            block_size: 8,
+            parallelism: 1,
+        };
+        let h = PasswordHasher::default()
+            .with_algorithm(Algorithm::Scrypt)
+            .unwrap()
+            .with_scrypt_params(params)
+            .unwrap();
+        let encoded = h.hash("pw");
+        assert!(encoded.starts_with("scrypt$16$"));
+        assert!(h.verify("pw", &encoded).unwrap().matches);
+        assert!(!h.verify("pw", &encoded).unwrap().must_update);
+        assert!(!h.verify("px", &encoded).unwrap().matches);
+        let other = h
+            .with_scrypt_params(ScryptParams {
+                parallelism: 2,
+                ..params
+            })
+            .unwrap();
+        assert!(other.must_update(&encoded).unwrap());
+    }
+
+    #[cfg(feature = "bcrypt")]
+    #[test]
+    fn bcrypt_round_trip_and_hardening_path() {
+        for algorithm in [Algorithm::BcryptSha256, Algorithm::Bcrypt] {
+            let h = PasswordHasher::default()
+                .with_algorithm(algorithm)
+                .unwrap()
+                .with_bcrypt_cost(5)
+                .unwrap();
+            let encoded = h.hash("pw");
+            assert!(encoded.starts_with(&format!("{algorithm}$$2b$05$")));
+            let v = h.verify("pw", &encoded).unwrap();
+            assert!(v.matches && !v.must_update);
+            // A cost-4 hash under a cost-5 configuration: updated, and a failure is hardened.
+            let weaker = h.clone().with_bcrypt_cost(4).unwrap().hash("pw");
+            let v = h.verify("pw", &weaker).unwrap();
+            assert!(v.matches && v.must_update);
+            assert!(!h.verify("px", &weaker).unwrap().matches);
+        }
     }
 }

@@ -182,6 +182,19 @@ def generate():
         "generator": "gen_django_passwords.py",
         "django_version": django.get_version(),
         "django_default_pbkdf2_iterations": h.PBKDF2PasswordHasher.iterations,
+        "django_defaults": {
+            "argon2": {
+                "time_cost": h.Argon2PasswordHasher.time_cost,
+                "memory_cost": h.Argon2PasswordHasher.memory_cost,
+                "parallelism": h.Argon2PasswordHasher.parallelism,
+            },
+            "scrypt": {
+                "work_factor": h.ScryptPasswordHasher.work_factor,
+                "block_size": h.ScryptPasswordHasher.block_size,
+                "parallelism": h.ScryptPasswordHasher.parallelism,
+            },
+            "bcrypt_rounds": h.BCryptSHA256PasswordHasher.rounds,
+        },
         "preferred_configs": {
             "django_default": "Django's own default hasher (pbkdf2_sha256 at django_default_pbkdf2_iterations)",
             "pbkdf2_sha256@N": "PBKDF2PasswordHasher with iterations = N",
