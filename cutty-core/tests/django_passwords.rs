@@ -161,13 +161,15 @@ fn cutty_made_hashes_verify_in_django_and_cutty() {
     let hashes = data["hashes"].as_array().unwrap();
     assert!(hashes.len() >= 10);
     let cheap = PasswordHasher::default().with_iterations(1000).unwrap();
+    let mut reverified = std::collections::HashSet::new();
     for v in hashes {
         let password = v["password"].as_str().unwrap();
         let encoded = v["encoded"].as_str().unwrap();
         assert_eq!(v["django_accepts"], Value::Bool(true), "{encoded}");
         assert_ne!(v["django_accepts_wrong_password"], Value::Bool(true));
         let algorithm = Algorithm::identify(encoded).unwrap();
-        if algorithm.can_verify() {
+        // Re-verify one hash per configuration in Cutty: the default-cost ones are slow.
+        if algorithm.can_verify() && reverified.insert(v["config"].as_str().unwrap()) {
             assert!(
                 cheap.verify(password, encoded).unwrap().matches,
                 "{encoded}"

@@ -628,15 +628,14 @@ impl PasswordHasher {
                 salt,
                 version,
                 ..
-            } => {
-                if self.bcrypt_cost > *cost {
-                    let extra = (1u64 << (self.bcrypt_cost - cost)) - 1;
-                    if let Some(raw) = bcrypt_salt(salt) {
-                        for _ in 0..extra {
-                            let _ = core::hint::black_box(bcrypt_encode(
-                                *algorithm, password, *cost, raw, *version,
-                            ));
-                        }
+            } if self.bcrypt_cost > *cost => {
+                // Django: 2^(configured - stored) - 1 more encodes at the stored cost.
+                let extra = (1u64 << (self.bcrypt_cost - cost)) - 1;
+                if let Some(raw) = bcrypt_salt(salt) {
+                    for _ in 0..extra {
+                        let _ = core::hint::black_box(bcrypt_encode(
+                            *algorithm, password, *cost, raw, version,
+                        ));
                     }
                 }
             }
@@ -1034,7 +1033,7 @@ impl<'a> Parsed<'a> {
             } => {
                 let raw = bcrypt_salt(salt).ok_or(PasswordError::Malformed("bcrypt salt"))?;
                 Ok(ct_str_eq(
-                    &bcrypt_encode(*algorithm, password, *cost, raw, *version),
+                    &bcrypt_encode(*algorithm, password, *cost, raw, version),
                     encoded,
                 ))
             }
