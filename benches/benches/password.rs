@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use cutty_core::password::PasswordHasher;
 use sha2::digest::generic_array::GenericArray;
 
@@ -99,6 +99,7 @@ fn bench_password(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("password_pbkdf2_sha256_600k");
     g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(8));
 
