@@ -115,7 +115,7 @@ const MAX_ENCODED_LEN: usize = 1024;
 ///
 /// Messages never contain the password or the hash. At login, treat every `PasswordError`
 /// for a *stored* hash like a wrong password — answer `Error::InvalidCredentials`
-/// (`AUTH_004`), log the variant — see [`PasswordError::is_stored_hash_problem`]. There is
+/// (`AUTH_004`) and log the variant; there is no server error for a bad stored hash. There is
 /// deliberately no `From<PasswordError> for crate::Error`: the right mapping depends on the
 /// call site (a bad configuration is a startup error, not a credential failure).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,16 +137,6 @@ pub enum PasswordError {
     /// [`MAX_PBKDF2_ITERATIONS`], huge argon2 memory, scrypt `N`, bcrypt cost, …).
     #[error("password hash parameter out of range: {0}")]
     ParameterOutOfRange(&'static str),
-}
-
-impl PasswordError {
-    /// `true` for every error that verifying a stored hash can return: at login these are
-    /// answered as `Error::InvalidCredentials` (and logged), never as a server error. Only
-    /// configuration builders return errors for which this is also `true` but that should
-    /// stop the program at startup instead.
-    pub fn is_stored_hash_problem(&self) -> bool {
-        true
-    }
 }
 
 /// A password hashing algorithm, by its Django name.
