@@ -169,7 +169,10 @@ fn keys_must_be_allowed_and_strong() {
         .with_verification_key(VerificationKey::hs256(&[9; 32]).expect("key"));
     assert_eq!(dup.unwrap_err(), KeyError::DuplicateKid(None));
     assert_eq!(
-        SigningKey::hs256(SECRET).expect("k").with_kid("").unwrap_err(),
+        SigningKey::hs256(SECRET)
+            .expect("k")
+            .with_kid("")
+            .unwrap_err(),
         KeyError::BadKid
     );
 }
@@ -267,7 +270,8 @@ fn issuer_is_required_and_checked() {
         );
     }
     let ok = forge(&hs_header(), &good_claims("access"), SECRET);
-    c.verify(&ok, TokenType::Access, T0).expect("forged-but-valid verifies");
+    c.verify(&ok, TokenType::Access, T0)
+        .expect("forged-but-valid verifies");
 }
 
 #[test]
@@ -305,7 +309,10 @@ fn missing_or_mistyped_claims() {
     use hmac::Mac as _;
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET).expect("key");
     mac.update(msg.as_bytes());
-    let t = format!("{msg}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+    let t = format!(
+        "{msg}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    );
     assert_eq!(
         reason(c.verify(&t, TokenType::Access, T0).unwrap_err()),
         R::Malformed
@@ -417,24 +424,43 @@ fn kid_rotation_keeps_old_tokens_valid() {
     let new_secret = [2u8; 32];
     let old = TokenCodec::new(
         TokenConfig::default(),
-        Keyring::new(SigningKey::hs256(&old_secret).expect("k").with_kid("old").expect("kid"))
-            .with_verification_key(
-                VerificationKey::hs256(&old_secret).expect("k").with_kid("old").expect("kid"),
-            )
-            .expect("ring"),
+        Keyring::new(
+            SigningKey::hs256(&old_secret)
+                .expect("k")
+                .with_kid("old")
+                .expect("kid"),
+        )
+        .with_verification_key(
+            VerificationKey::hs256(&old_secret)
+                .expect("k")
+                .with_kid("old")
+                .expect("kid"),
+        )
+        .expect("ring"),
     )
     .expect("codec");
     let rotated = TokenCodec::new(
         TokenConfig::default(),
-        Keyring::new(SigningKey::hs256(&new_secret).expect("k").with_kid("new").expect("kid"))
-            .with_verification_key(
-                VerificationKey::hs256(&new_secret).expect("k").with_kid("new").expect("kid"),
-            )
-            .expect("ring")
-            .with_verification_key(
-                VerificationKey::hs256(&old_secret).expect("k").with_kid("old").expect("kid"),
-            )
-            .expect("ring"),
+        Keyring::new(
+            SigningKey::hs256(&new_secret)
+                .expect("k")
+                .with_kid("new")
+                .expect("kid"),
+        )
+        .with_verification_key(
+            VerificationKey::hs256(&new_secret)
+                .expect("k")
+                .with_kid("new")
+                .expect("kid"),
+        )
+        .expect("ring")
+        .with_verification_key(
+            VerificationKey::hs256(&old_secret)
+                .expect("k")
+                .with_kid("old")
+                .expect("kid"),
+        )
+        .expect("ring"),
     )
     .expect("codec");
     let fam = FamilyId::random();
@@ -447,7 +473,10 @@ fn kid_rotation_keeps_old_tokens_valid() {
         .verify(after.as_str(), TokenType::Access, T0)
         .expect("new kid verifies");
     assert_eq!(
-        reason(old.verify(after.as_str(), TokenType::Access, T0).unwrap_err()),
+        reason(
+            old.verify(after.as_str(), TokenType::Access, T0)
+                .unwrap_err()
+        ),
         R::UnknownKey
     );
     // Same kid, wrong key: a bad signature, not a key fallback.
@@ -504,7 +533,10 @@ fn asymmetric_algorithms_round_trip() {
         claims["sub"] = json!("1");
         parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("json"));
         assert_eq!(
-            reason(c.verify(&parts.join("."), TokenType::Access, T0).unwrap_err()),
+            reason(
+                c.verify(&parts.join("."), TokenType::Access, T0)
+                    .unwrap_err()
+            ),
             R::BadSignature,
             "{alg:?}"
         );
@@ -541,11 +573,18 @@ fn pair_verify_refresh_and_reuse() {
         assert_eq!(json["token_type"], "Bearer");
         assert_eq!(json["expires_in"], 900);
 
-        let me = svc.verify_access(&login.pair.access_token).await.expect("ok");
+        let me = svc
+            .verify_access(&login.pair.access_token)
+            .await
+            .expect("ok");
         assert_eq!(me.user_id(), "5");
         assert_eq!(me.family(), login.family);
         assert_eq!(
-            reason(svc.verify_access(&login.pair.refresh_token).await.unwrap_err()),
+            reason(
+                svc.verify_access(&login.pair.refresh_token)
+                    .await
+                    .unwrap_err()
+            ),
             R::WrongType
         );
         assert_eq!(
@@ -554,15 +593,27 @@ fn pair_verify_refresh_and_reuse() {
         );
 
         clock.advance(Duration::from_secs(10));
-        let second = svc.refresh(&login.pair.refresh_token).await.expect("rotate");
+        let second = svc
+            .refresh(&login.pair.refresh_token)
+            .await
+            .expect("rotate");
         assert_eq!(second.family, login.family);
         assert_ne!(second.refresh_jti, login.refresh_jti);
         // The old access token stays valid until its expiry.
-        svc.verify_access(&login.pair.access_token).await.expect("old access");
-        let third = svc.refresh(&second.pair.refresh_token).await.expect("rotate");
+        svc.verify_access(&login.pair.access_token)
+            .await
+            .expect("old access");
+        let third = svc
+            .refresh(&second.pair.refresh_token)
+            .await
+            .expect("rotate");
 
         // Reuse of the first refresh token: reported, family revoked.
-        match svc.refresh_outcome(&login.pair.refresh_token).await.expect("outcome") {
+        match svc
+            .refresh_outcome(&login.pair.refresh_token)
+            .await
+            .expect("outcome")
+        {
             RefreshOutcome::ReuseDetected { user_id, family } => {
                 assert_eq!((user_id.as_str(), family), ("5", login.family));
             }
@@ -575,12 +626,17 @@ fn pair_verify_refresh_and_reuse() {
             );
         }
         assert_eq!(
-            svc.refresh(&third.pair.refresh_token).await.unwrap_err().code(),
+            svc.refresh(&third.pair.refresh_token)
+                .await
+                .unwrap_err()
+                .code(),
             ErrorCode::TokenRevoked
         );
         // Another login is unaffected.
         let other = svc.issue_pair("5").await.expect("pair");
-        svc.verify_access(&other.pair.access_token).await.expect("other session");
+        svc.verify_access(&other.pair.access_token)
+            .await
+            .expect("other session");
     });
 }
 
@@ -591,10 +647,15 @@ fn expiry_through_the_service() {
         let login = svc.issue_pair("5").await.expect("pair");
         clock.advance(Duration::from_secs(900 + 30));
         assert_eq!(
-            svc.verify_access(&login.pair.access_token).await.unwrap_err().code(),
+            svc.verify_access(&login.pair.access_token)
+                .await
+                .unwrap_err()
+                .code(),
             ErrorCode::TokenExpired
         );
-        svc.refresh(&login.pair.refresh_token).await.expect("refresh still valid");
+        svc.refresh(&login.pair.refresh_token)
+            .await
+            .expect("refresh still valid");
     });
 }
 
@@ -606,9 +667,14 @@ fn logout_revokes_the_session_only() {
         let b = svc.issue_pair("5").await.expect("pair");
         let c = svc.issue_pair("5").await.expect("pair");
         let me = svc.verify_access(&a.pair.access_token).await.expect("ok");
-        svc.logout(&me, Some(&b.pair.refresh_token)).await.expect("logout");
+        svc.logout(&me, Some(&b.pair.refresh_token))
+            .await
+            .expect("logout");
         assert_eq!(
-            svc.verify_access(&a.pair.access_token).await.unwrap_err().code(),
+            svc.verify_access(&a.pair.access_token)
+                .await
+                .unwrap_err()
+                .code(),
             ErrorCode::TokenRevoked
         );
         assert_eq!(
@@ -616,10 +682,15 @@ fn logout_revokes_the_session_only() {
             ErrorCode::TokenRevoked
         );
         assert_eq!(
-            svc.verify_access(&b.pair.access_token).await.unwrap_err().code(),
+            svc.verify_access(&b.pair.access_token)
+                .await
+                .unwrap_err()
+                .code(),
             ErrorCode::TokenRevoked
         );
-        svc.verify_access(&c.pair.access_token).await.expect("untouched session");
+        svc.verify_access(&c.pair.access_token)
+            .await
+            .expect("untouched session");
 
         // Another user's refresh token: refused, nothing revoked.
         let mine = svc.verify_access(&c.pair.access_token).await.expect("ok");
@@ -628,12 +699,16 @@ fn logout_revokes_the_session_only() {
             svc.logout(&mine, Some(&other.pair.refresh_token)).await,
             Err(Error::Forbidden)
         ));
-        svc.verify_access(&c.pair.access_token).await.expect("still valid");
+        svc.verify_access(&c.pair.access_token)
+            .await
+            .expect("still valid");
         assert_eq!(
             reason(svc.logout(&mine, Some("garbage")).await.unwrap_err()),
             R::Malformed
         );
-        svc.verify_access(&c.pair.access_token).await.expect("still valid");
+        svc.verify_access(&c.pair.access_token)
+            .await
+            .expect("still valid");
     });
 }
 
@@ -648,15 +723,23 @@ fn invalidation_is_millisecond_precise() {
         // Same millisecond as the invalidation (and same second as `before`): valid.
         let after = svc.issue_pair("5").await.expect("pair");
         assert_eq!(clock.now_unix_secs(), T0 / 1000);
-        svc.verify_access(&after.pair.access_token).await.expect("issued after");
-        svc.refresh(&after.pair.refresh_token).await.expect("issued after");
+        svc.verify_access(&after.pair.access_token)
+            .await
+            .expect("issued after");
+        svc.refresh(&after.pair.refresh_token)
+            .await
+            .expect("issued after");
         for e in [
-            svc.verify_access(&before.pair.access_token).await.unwrap_err(),
+            svc.verify_access(&before.pair.access_token)
+                .await
+                .unwrap_err(),
             svc.refresh(&before.pair.refresh_token).await.unwrap_err(),
         ] {
             assert_eq!(e.code(), ErrorCode::TokenRevoked);
         }
-        svc.verify_access(&bystander.pair.access_token).await.expect("other user");
+        svc.verify_access(&bystander.pair.access_token)
+            .await
+            .expect("other user");
         // One record for the user, however many tokens.
         let records = svc.store().record_count();
         svc.invalidate_user("5").await.expect("again");
@@ -693,11 +776,16 @@ fn revoke_and_unrevoke_by_jti() {
         let p = svc.issue_pair("5").await.expect("pair");
         svc.revoke_jti(p.access_jti).await.expect("revoke");
         assert_eq!(
-            svc.verify_access(&p.pair.access_token).await.unwrap_err().code(),
+            svc.verify_access(&p.pair.access_token)
+                .await
+                .unwrap_err()
+                .code(),
             ErrorCode::TokenRevoked
         );
         assert!(svc.unrevoke_jti(p.access_jti).await.expect("unrevoke"));
-        svc.verify_access(&p.pair.access_token).await.expect("valid again");
+        svc.verify_access(&p.pair.access_token)
+            .await
+            .expect("valid again");
         svc.revoke_jti(p.refresh_jti).await.expect("revoke refresh");
         assert_eq!(
             svc.refresh(&p.pair.refresh_token).await.unwrap_err().code(),
@@ -705,7 +793,10 @@ fn revoke_and_unrevoke_by_jti() {
         );
         svc.revoke_family(p.family).await.expect("revoke family");
         assert_eq!(
-            svc.verify_access(&p.pair.access_token).await.unwrap_err().code(),
+            svc.verify_access(&p.pair.access_token)
+                .await
+                .unwrap_err()
+                .code(),
             ErrorCode::TokenRevoked
         );
     });
