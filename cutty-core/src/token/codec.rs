@@ -298,6 +298,18 @@ impl TokenCodec {
             String::with_capacity(signing.header_prefix.len() + json.len() * 4 / 3 + 100);
         token.push_str(&signing.header_prefix);
         URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+        if let Some(mac) = &signing.mac {
+            let mut sig = String::with_capacity(88);
+            mac.sign_into(token.as_bytes(), &mut sig);
+            token.push('.');
+            token.push_str(&sig);
+            return Ok(IssuedToken {
+                token,
+                jti,
+                issued_at_ms: now_ms,
+                expires_at: exp,
+            });
+        }
         let signer = (provider().map_err(|_| signing_failed())?.signer_factory)(
             &signing.algorithm().to_jwt(),
             signing.encoding_key(),
@@ -339,39 +351,40 @@ impl TokenCodec {
             return Err(invalid(R::Malformed));
         };
 
-        // Header: the algorithm is checked before any key is looked at.
-        let header_json = b64(h64)?;
-        let header: InHeader<'_> =
-            serde_json::from_slice(&header_json).map_err(|_| invalid(R::Malformed))?;
-        if header.crit.is_some() {
-            return Err(invalid(R::Malformed));
-        }
-        let alg_name = header.alg.ok_or(invalid(R::Malformed))?;
-        let alg = Algorithm::from_name(&alg_name)
-            .filter(|a| self.config.allows(*a))
-            .ok_or(invalid(R::AlgorithmNotAllowed))?;
-        let key = self
-            .keys
-            .find(header.kid.as_deref())
-            .ok_or(invalid(R::UnknownKey))?;
-        if key.algorithm() != alg {
-            return Err(invalid(R::AlgorithmNotAllowed));
-        }
+        // Header: the algorithm is checked before any key is looked at. Fast path: the exact
+        // header bytes Cutty writes for one of the verification keys (whose algorithm was
+        // checked against the allow-list at construction) need no parsing.
+        let key = match self.keys.find_by_header_segment(h64) {
+            Some(key) => key,
+            None => self.key_for_header(h64)?,
+        };
+        let alg = key.algorithm();
 
         // Signature over the header and payload exactly as received.
-        let sig = b64(s64)?;
         let signed_len = h64.len() + 1 + p64.len();
         let message = token
             .as_bytes()
             .get(..signed_len)
             .ok_or(invalid(R::Malformed))?;
-        let verifier = (provider()
-            .map_err(|_: KeyError| invalid(R::BadSignature))?
-            .verifier_factory)(&alg.to_jwt(), key.decoding_key())
-        .map_err(|_| invalid(R::BadSignature))?;
-        verifier
-            .verify(message, &sig)
+        if let Some(mac) = &key.mac {
+            let mut tag = [0u8; 64];
+            let n = URL_SAFE_NO_PAD
+                .decode_slice(s64, &mut tag)
+                .map_err(|_| invalid(R::Malformed))?;
+            let tag = tag.get(..n).ok_or(invalid(R::Malformed))?;
+            if !mac.verify(message, tag) {
+                return Err(invalid(R::BadSignature));
+            }
+        } else {
+            let sig = b64(s64)?;
+            let verifier = (provider()
+                .map_err(|_: KeyError| invalid(R::BadSignature))?
+                .verifier_factory)(&alg.to_jwt(), key.decoding_key())
             .map_err(|_| invalid(R::BadSignature))?;
+            verifier
+                .verify(message, &sig)
+                .map_err(|_| invalid(R::BadSignature))?;
+        }
 
         // Claims.
         let payload = b64(p64)?;
@@ -420,6 +433,32 @@ impl TokenCodec {
             issued_at_ms,
             expires_at: exp,
         })
+    }
+}
+
+impl TokenCodec {
+    /// Parses a header Cutty did not write itself: `alg` against the allow-list first, then
+    /// the key by `kid`, which must be bound to that same algorithm.
+    fn key_for_header(&self, h64: &str) -> Result<&super::VerificationKey, Error> {
+        use InvalidTokenReason as R;
+        let header_json = b64(h64)?;
+        let header: InHeader<'_> =
+            serde_json::from_slice(&header_json).map_err(|_| invalid(R::Malformed))?;
+        if header.crit.is_some() {
+            return Err(invalid(R::Malformed));
+        }
+        let alg_name = header.alg.ok_or(invalid(R::Malformed))?;
+        let alg = Algorithm::from_name(&alg_name)
+            .filter(|a| self.config.allows(*a))
+            .ok_or(invalid(R::AlgorithmNotAllowed))?;
+        let key = self
+            .keys
+            .find(header.kid.as_deref())
+            .ok_or(invalid(R::UnknownKey))?;
+        if key.algorithm() != alg {
+            return Err(invalid(R::AlgorithmNotAllowed));
+        }
+        Ok(key)
     }
 }
 

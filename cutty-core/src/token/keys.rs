@@ -75,6 +75,93 @@ fn check_hmac_secret(alg: Algorithm, secret: &[u8]) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// An HMAC key with its inner and outer hash states computed once (two compressions saved
+/// per token). The states are derived from the secret, so they are wiped on drop like it
+/// (`sha2`'s `zeroize` feature).
+#[derive(Clone)]
+pub(crate) enum HmacKey {
+    S256(hmac_013::Hmac<sha2_011::Sha256>),
+    S384(hmac_013::Hmac<sha2_011::Sha384>),
+    S512(hmac_013::Hmac<sha2_011::Sha512>),
+}
+
+impl HmacKey {
+    fn new(alg: Algorithm, secret: &[u8]) -> Option<Self> {
+        use hmac_013::KeyInit as _;
+        match alg {
+            Algorithm::HS256 => hmac_013::Hmac::new_from_slice(secret).ok().map(Self::S256),
+            Algorithm::HS384 => hmac_013::Hmac::new_from_slice(secret).ok().map(Self::S384),
+            Algorithm::HS512 => hmac_013::Hmac::new_from_slice(secret).ok().map(Self::S512),
+            _ => None,
+        }
+    }
+
+    /// Appends `base64url(HMAC(msg))` to `out`.
+    pub(crate) fn sign_into(&self, msg: &[u8], out: &mut String) {
+        use base64::Engine as _;
+        use hmac_013::Mac as _;
+        let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        match self {
+            Self::S256(k) => {
+                let mut m = k.clone();
+                m.update(msg);
+                engine.encode_string(m.finalize().into_bytes(), out);
+            }
+            Self::S384(k) => {
+                let mut m = k.clone();
+                m.update(msg);
+                engine.encode_string(m.finalize().into_bytes(), out);
+            }
+            Self::S512(k) => {
+                let mut m = k.clone();
+                m.update(msg);
+                engine.encode_string(m.finalize().into_bytes(), out);
+            }
+        }
+    }
+
+    /// Constant-time check of `tag` against `HMAC(msg)`.
+    pub(crate) fn verify(&self, msg: &[u8], tag: &[u8]) -> bool {
+        use hmac_013::Mac as _;
+        match self {
+            Self::S256(k) => {
+                let mut m = k.clone();
+                m.update(msg);
+                m.verify_slice(tag).is_ok()
+            }
+            Self::S384(k) => {
+                let mut m = k.clone();
+                m.update(msg);
+                m.verify_slice(tag).is_ok()
+            }
+            Self::S512(k) => {
+                let mut m = k.clone();
+                m.update(msg);
+                m.verify_slice(tag).is_ok()
+            }
+        }
+    }
+}
+
+/// `base64url` of the header Cutty writes for `alg` and `kid`.
+fn header_segment(alg: Algorithm, kid: Option<&str>) -> String {
+    use base64::Engine as _;
+    #[derive(serde::Serialize)]
+    struct Header<'a> {
+        alg: &'a str,
+        typ: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kid: Option<&'a str>,
+    }
+    let json = serde_json::to_vec(&Header {
+        alg: alg.as_str(),
+        typ: "JWT",
+        kid,
+    })
+    .unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
 /// The key new tokens are signed with: an algorithm, the key material and an optional
 /// `kid` written into every header.
 ///
@@ -83,6 +170,8 @@ pub struct SigningKey {
     alg: Algorithm,
     kid: Option<String>,
     key: EncodingKey,
+    /// The precomputed HMAC state, for `HS*`.
+    pub(crate) mac: Option<HmacKey>,
     /// `base64url(header) + "."`, computed once.
     pub(crate) header_prefix: String,
 }
@@ -93,7 +182,9 @@ impl SigningKey {
     pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
         check_hmac_secret(alg, secret)?;
         let key = EncodingKey::from_secret(secret).map_err(|_| KeyError::InvalidKey(alg))?;
-        Self::build(alg, key)
+        let mut this = Self::build(alg, key)?;
+        this.mac = Some(HmacKey::new(alg, secret).ok_or(KeyError::InvalidKey(alg))?);
+        Ok(this)
     }
 
     /// An `HS256` key from a raw secret of at least 32 bytes (the default algorithm).
@@ -122,6 +213,7 @@ impl SigningKey {
             alg,
             kid: None,
             key,
+            mac: None,
             header_prefix: String::new(),
         };
         this.header_prefix = this.make_header_prefix();
@@ -138,21 +230,7 @@ impl SigningKey {
     }
 
     fn make_header_prefix(&self) -> String {
-        use base64::Engine as _;
-        #[derive(serde::Serialize)]
-        struct Header<'a> {
-            alg: &'a str,
-            typ: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            kid: Option<&'a str>,
-        }
-        let json = serde_json::to_vec(&Header {
-            alg: self.alg.as_str(),
-            typ: "JWT",
-            kid: self.kid.as_deref(),
-        })
-        .unwrap_or_default();
-        let mut s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        let mut s = header_segment(self.alg, self.kid.as_deref());
         s.push('.');
         s
     }
@@ -187,6 +265,11 @@ pub struct VerificationKey {
     alg: Algorithm,
     kid: Option<String>,
     key: DecodingKey,
+    /// The precomputed HMAC state, for `HS*`.
+    pub(crate) mac: Option<HmacKey>,
+    /// The header segment Cutty itself writes for this key: a token carrying exactly these
+    /// bytes needs no header parsing.
+    pub(crate) header_b64: String,
 }
 
 impl VerificationKey {
@@ -194,7 +277,9 @@ impl VerificationKey {
     pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
         check_hmac_secret(alg, secret)?;
         let key = DecodingKey::from_secret(secret).map_err(|_| KeyError::InvalidKey(alg))?;
-        Self::build(alg, key)
+        let mut this = Self::build(alg, key)?;
+        this.mac = Some(HmacKey::new(alg, secret).ok_or(KeyError::InvalidKey(alg))?);
+        Ok(this)
     }
 
     /// An `HS256` verification key.
@@ -222,6 +307,8 @@ impl VerificationKey {
             alg,
             kid: None,
             key,
+            mac: None,
+            header_b64: header_segment(alg, None),
         })
     }
 
@@ -230,6 +317,7 @@ impl VerificationKey {
     pub fn with_kid(mut self, kid: impl Into<String>) -> Result<Self, KeyError> {
         let kid = kid.into();
         check_kid(&kid)?;
+        self.header_b64 = header_segment(self.alg, Some(&kid));
         self.kid = Some(kid);
         Ok(self)
     }
@@ -321,5 +409,12 @@ impl Keyring {
     /// without one). Exact match only.
     pub(crate) fn find(&self, kid: Option<&str>) -> Option<&VerificationKey> {
         self.verification.iter().find(|k| k.kid.as_deref() == kid)
+    }
+
+    /// The key whose Cutty-written header segment is exactly `segment`, if any.
+    pub(crate) fn find_by_header_segment(&self, segment: &str) -> Option<&VerificationKey> {
+        self.verification
+            .iter()
+            .find(|k| k.header_b64.as_bytes() == segment.as_bytes())
     }
 }
