@@ -878,17 +878,15 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn tampering_any_byte_never_verifies(pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+    fn tampering_any_byte_never_verifies(pos in any::<prop::sample::Index>(), byte in 0u8..128) {
+        // Tokens are ASCII; any ASCII replacement keeps the input a valid &str.
         let token = one_token();
         let mut bytes = token.as_bytes().to_vec();
         let i = pos.index(bytes.len());
         prop_assume!(bytes[i] != byte);
         bytes[i] = byte;
-        let c = codec();
-        match std::str::from_utf8(&bytes) {
-            Ok(s) => prop_assert!(c.verify(s, TokenType::Access, T0).is_err()),
-            Err(_) => {} // a &str can never hold it; nothing to verify
-        }
+        let s = String::from_utf8(bytes).expect("ASCII");
+        prop_assert!(codec().verify(&s, TokenType::Access, T0).is_err());
     }
 
     #[test]
