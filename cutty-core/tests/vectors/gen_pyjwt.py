@@ -204,6 +204,14 @@ def check_cutty():
             assert c["iat_ms"] // 1000 == c["iat"], "iat_ms"
             header = jwt.get_unverified_header(t["token"])
             assert header.get("kid") == t.get("kid"), "kid"
+            # The check can fail: the same token under another HMAC secret must not verify.
+            if t["keyring"] == "hs256":
+                try:
+                    jwt.decode(t["token"], OTHER_SECRET, algorithms=["HS256"],
+                               options={"verify_exp": False, "verify_iat": False})
+                    raise AssertionError("verified under the wrong secret")
+                except jwt.InvalidSignatureError:
+                    pass
             lines.append(f"ok   {t['name']}")
         except Exception as e:  # noqa: BLE001 - report every failure
             failures += 1
