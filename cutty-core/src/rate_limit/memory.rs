@@ -21,8 +21,10 @@ pub struct MemoryStoreConfig {
     /// module's memory bound), enough for every client active within two windows of a
     /// busy single node.
     pub capacity: NonZeroUsize,
-    /// Number of independently locked shards, rounded up to a power of two. Default 64: with
-    /// a handful of cores, two requests rarely wait for the same lock.
+    /// Number of independently locked shards, rounded up to a power of two. Default 16: with
+    /// a handful of cores two requests rarely wait for the same lock, and (measured with
+    /// 1,000,000 keys) fewer, larger tables are faster than many small ones — 64 shards made
+    /// a check about 1.7× slower than 8 or 16.
     pub shards: NonZeroUsize,
 }
 
@@ -30,7 +32,7 @@ impl Default for MemoryStoreConfig {
     fn default() -> Self {
         Self {
             capacity: NonZeroUsize::new(100_000).unwrap_or(NonZeroUsize::MIN),
-            shards: NonZeroUsize::new(64).unwrap_or(NonZeroUsize::MIN),
+            shards: NonZeroUsize::new(16).unwrap_or(NonZeroUsize::MIN),
         }
     }
 }

@@ -75,7 +75,7 @@
 //!
 //! # In-process limiters and their memory bound
 //! * [`MemoryRateLimiter`] — the same policies and algorithm, synchronously, over a
-//!   [`MemoryRateLimitStore`]: a sharded hash table (64 locked shards by default) of
+//!   [`MemoryRateLimitStore`]: a sharded hash table (16 locked shards by default) of
 //!   `(key, WindowState)` entries with a hard capacity (default 100 000 keys). An IP entry is
 //!   40 bytes (24-byte key, 16-byte state) plus one control byte, in a table at most 7/8 full
 //!   that doubles when it grows: between 46 and 92 bytes per tracked key, 128 at most. See
