@@ -51,8 +51,14 @@
 //!   below `L` (requests made early in the previous window still weigh), by at most
 //!   `prev·(W−e)/W < L` requests.
 //!
-//! Property tests below check both statements against an exact log with random arrival
-//! times, many keys and clock jumps.
+//! * **Clock steps.** The store-backed [`RateLimiter`] uses the wall clock (shared by the
+//!   nodes of a cluster). A reading earlier than a key's stored window (a clock stepped back,
+//!   or a node slightly behind another) is charged to the *start* of the stored window — the
+//!   most conservative reading — so both bounds above hold in charged time; a forward step
+//!   simply ages the counts.
+//!
+//! Property tests (in `rate_limit/tests.rs`) check these statements against an exact log with
+//! random arrival times, many keys and clock jumps both ways.
 //!
 //! # Decisions and headers
 //! A check returns a [`Decision`]: `Allowed { limit, remaining, reset }` or
