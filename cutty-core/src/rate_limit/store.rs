@@ -1,0 +1,129 @@
+//! The counter-store trait: one atomic primitive, compare-and-swap on a [`WindowState`].
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{LimitScope, StoreError};
+
+use super::WindowState;
+
+/// What a limit counts: one client IP, one user, one API key, or everything.
+///
+/// IP and user keys are stored inline (no allocation); an API key id is shared through an
+/// [`Arc`] so a host that caches its key records clones it for free.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RateLimitKey {
+    /// A client IP (already normalised by [`client_ip`](crate::client_ip)).
+    Ip(IpAddr),
+    /// A user id.
+    User(i64),
+    /// An API key id.
+    ApiKey(Arc<str>),
+    /// The single global counter.
+    Global,
+}
+
+impl RateLimitKey {
+    /// The limit this key is counted under.
+    pub fn scope(&self) -> LimitScope {
+        match self {
+            Self::Ip(_) => LimitScope::Ip,
+            Self::User(_) => LimitScope::User,
+            Self::ApiKey(_) => LimitScope::ApiKey,
+            Self::Global => LimitScope::Global,
+        }
+    }
+}
+
+/// A stable textual form for stores that key by string (Redis, SQL, Durable Objects):
+/// `ip:<addr>`, `user:<id>`, `key:<id>`, `global`.
+impl fmt::Display for RateLimitKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ip(ip) => write!(f, "ip:{ip}"),
+            Self::User(id) => write!(f, "user:{id}"),
+            Self::ApiKey(id) => write!(f, "key:{id}"),
+            Self::Global => f.write_str("global"),
+        }
+    }
+}
+
+/// The answer of [`RateLimitStore::compare_and_swap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CasOutcome {
+    /// The stored value equalled `expected` and now holds `new`.
+    Swapped,
+    /// The stored value differed from `expected`; it is returned (`None`: no value) so the
+    /// caller can retry without another read.
+    Conflict(Option<WindowState>),
+}
+
+/// Storage for sliding-window counters.
+///
+/// A backend provides two operations and no algorithm: the limiter
+/// ([`RateLimiter`](super::RateLimiter)) reads a state, computes the decision in core with
+/// [`SlidingWindow::evaluate`](super::SlidingWindow::evaluate) and writes the new state
+/// with a compare-and-swap, retrying on conflict. A refusal writes nothing.
+///
+/// * Memory: a map under a lock ([`MemoryRateLimitStore`](super::MemoryRateLimitStore)).
+/// * Redis: a small script comparing the stored encoding and `SET … PX ttl`.
+/// * SQL: `INSERT … ON CONFLICT DO NOTHING` for `expected = None`, otherwise
+///   `UPDATE … WHERE key = ? AND window = ? AND prev = ? AND curr = ?`, checking the row count.
+/// * Durable Object: single-threaded, so a read-compare-write in one request.
+///
+/// Run [`conformance`](super::conformance) against every implementation.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait RateLimitStore: Send + Sync {
+    /// The current state of `key`, or `None` if it has none (or it expired).
+    async fn load(&self, key: &RateLimitKey) -> Result<Option<WindowState>, StoreError>;
+
+    /// Atomically: if the state of `key` equals `expected` (`None`: the key has no state),
+    /// replace it with `new`, to be kept at least `ttl` (after which the state no longer
+    /// matters and may be dropped); otherwise change nothing and return the current state.
+    async fn compare_and_swap(
+        &self,
+        key: &RateLimitKey,
+        expected: Option<WindowState>,
+        new: WindowState,
+        ttl: Duration,
+    ) -> Result<CasOutcome, StoreError>;
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl<S: RateLimitStore + ?Sized> RateLimitStore for Arc<S> {
+    async fn load(&self, key: &RateLimitKey) -> Result<Option<WindowState>, StoreError> {
+        (**self).load(key).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &RateLimitKey,
+        expected: Option<WindowState>,
+        new: WindowState,
+        ttl: Duration,
+    ) -> Result<CasOutcome, StoreError> {
+        (**self).compare_and_swap(key, expected, new, ttl).await
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl<S: RateLimitStore + ?Sized> RateLimitStore for &S {
+    async fn load(&self, key: &RateLimitKey) -> Result<Option<WindowState>, StoreError> {
+        (**self).load(key).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &RateLimitKey,
+        expected: Option<WindowState>,
+        new: WindowState,
+        ttl: Duration,
+    ) -> Result<CasOutcome, StoreError> {
+        (**self).compare_and_swap(key, expected, new, ttl).await
+    }
+}
