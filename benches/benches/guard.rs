@@ -171,6 +171,14 @@ fn lockout(c: &mut Criterion) {
     g.bench_function("check_clean_from_str", |b| {
         b.iter(|| ready(svc.check(black_box("Alice"), black_box(ip))))
     });
+    g.bench_function("check_keys_now_clean_sync", |b| {
+        b.iter(|| svc.check_keys_now(black_box(&user_key), black_box(&ip_key)))
+    });
+    let delayed_user = LockoutKey::username("delayed");
+    let delayed_ip_key = LockoutKey::ip(delayed_ip);
+    g.bench_function("check_keys_now_refused_sync", |b| {
+        b.iter(|| svc.check_keys_now(black_box(&delayed_user), black_box(&delayed_ip_key)))
+    });
     g.bench_function("check_refused_delay", |b| {
         b.iter(|| ready(svc.check(black_box("delayed"), black_box(delayed_ip))))
     });

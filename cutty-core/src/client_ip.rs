@@ -295,32 +295,72 @@ fn split_last_hop(value: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
 }
 
 /// Parses one address in any of the accepted forms, canonicalised.
+///
+/// IPv4 (by far the common case) goes through [`parse_v4`], a strict dotted-quad parser
+/// with std's rules, without UTF-8 validation or the v4-then-v6 retry of
+/// `IpAddr::from_str`; IPv6 goes to std's parser.
 fn parse_hop(raw: &[u8]) -> Option<IpAddr> {
     let s = raw.trim_ascii();
     if s.is_empty() || s.len() > MAX_HOP_LEN {
         return None;
     }
-    let s = std::str::from_utf8(s).ok()?;
-    let ip = if let Some(rest) = s.strip_prefix('[') {
-        let (inner, after) = rest.split_once(']')?;
-        if !(after.is_empty() || after.strip_prefix(':').is_some_and(is_port)) {
+    let ip = if let Some(rest) = s.strip_prefix(b"[") {
+        let close = rest.iter().position(|&b| b == b']')?;
+        let (inner, after) = rest.split_at(close);
+        let after = after.get(1..)?;
+        if !(after.is_empty() || after.strip_prefix(b":").is_some_and(is_port)) {
             return None;
         }
-        IpAddr::V6(Ipv6Addr::from_str(inner).ok()?)
-    } else if let Ok(ip) = IpAddr::from_str(s) {
-        ip
+        IpAddr::V6(parse_v6(inner)?)
     } else {
-        let (host, port) = s.split_once(':')?;
-        if !is_port(port) {
-            return None;
+        let mut colons = s.iter().enumerate().filter(|(_, b)| **b == b':');
+        match (colons.next(), colons.next()) {
+            (None, _) => IpAddr::V4(parse_v4(s)?),
+            (Some((i, _)), None) => {
+                let (host, port) = s.split_at(i);
+                if !is_port(port.get(1..)?) {
+                    return None;
+                }
+                IpAddr::V4(parse_v4(host)?)
+            }
+            (Some(_), Some(_)) => IpAddr::V6(parse_v6(s)?),
         }
-        IpAddr::V4(Ipv4Addr::from_str(host).ok()?)
     };
     Some(ip.to_canonical())
 }
 
-fn is_port(s: &str) -> bool {
-    (1..=5).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u16>().is_ok()
+/// Strict dotted-quad IPv4, with std's rules: four decimal octets ≤ 255, no leading zeros.
+fn parse_v4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut n = 0;
+    for part in s.split(|&b| b == b'.') {
+        let slot = octets.get_mut(n)?;
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part.first() == Some(&b'0')) {
+            return None;
+        }
+        let mut v: u16 = 0;
+        for &b in part {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u16::from(b - b'0');
+        }
+        *slot = u8::try_from(v).ok()?;
+        n += 1;
+    }
+    (n == 4).then(|| Ipv4Addr::from(octets))
+}
+
+fn parse_v6(s: &[u8]) -> Option<Ipv6Addr> {
+    Ipv6Addr::from_str(std::str::from_utf8(s).ok()?).ok()
+}
+
+fn is_port(s: &[u8]) -> bool {
+    (1..=5).contains(&s.len())
+        && s.iter().all(u8::is_ascii_digit)
+        && s.iter()
+            .try_fold(0u32, |acc, &b| Some(acc * 10 + u32::from(b - b'0')))
+            .is_some_and(|p| p <= 65_535)
 }
 
 #[cfg(test)]
@@ -603,6 +643,17 @@ mod tests {
             let want = hops.iter().rev().map(|i| i.to_canonical()).find(|i| !r.is_trusted(*i))
                 .unwrap_or_else(|| hops[0].to_canonical());
             prop_assert_eq!(r.resolve("10.0.0.1".parse().unwrap(), &h), want);
+        }
+
+        #[test]
+        fn v4_parser_agrees_with_std(s in "[0-9.]{0,18}") {
+            prop_assert_eq!(parse_v4(s.as_bytes()), Ipv4Addr::from_str(&s).ok());
+        }
+
+        #[test]
+        fn v4_parser_round_trips(a in any::<u32>()) {
+            let ip = Ipv4Addr::from(a);
+            prop_assert_eq!(parse_v4(ip.to_string().as_bytes()), Some(ip));
         }
 
         #[test]

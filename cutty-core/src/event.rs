@@ -544,6 +544,9 @@ pub async fn apply_retention<S: EventStore + ?Sized>(
 }
 
 /// The conformance suite every [`EventStore`] must pass.
+///
+/// Call [`run_all`](conformance::run_all) with an empty store: it records [`fixture`](conformance::fixture)
+/// and then runs the checks in order (the later ones delete events).
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance {
     use super::*;

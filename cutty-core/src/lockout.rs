@@ -411,6 +411,23 @@ pub enum LockoutDecision {
 }
 
 impl LockoutDecision {
+    /// Combines the username's and the IP's refusals: the longer wait wins (the username on
+    /// a tie).
+    pub fn from_refusals(user: Option<Refusal>, ip: Option<Refusal>) -> Self {
+        let worst = match (user, ip) {
+            (None, None) => return Self::Allowed,
+            (Some(u), None) => (u, LockoutScope::Username),
+            (None, Some(i)) => (i, LockoutScope::Ip),
+            (Some(u), Some(i)) if i.retry_after_ms > u.retry_after_ms => (i, LockoutScope::Ip),
+            (Some(u), Some(_)) => (u, LockoutScope::Username),
+        };
+        Self::Refused {
+            retry_after_secs: ms_to_secs_ceil(worst.0.retry_after_ms),
+            scope: worst.1,
+            reason: worst.0.reason,
+        }
+    }
+
     /// `Retry-After` for a refusal.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
@@ -498,23 +515,12 @@ impl<S: LockoutStore, C: Clock> Lockout<S, C> {
         ip: &LockoutKey,
     ) -> Result<LockoutDecision, StoreError> {
         let now = self.clock.now_unix_ms();
-        let mut worst: Option<(Refusal, LockoutScope)> = None;
-        for (key, scope) in [(user, LockoutScope::Username), (ip, LockoutScope::Ip)] {
-            if let Some(v) = self.store.load(key, now).await?
-                && let Some(r) = v.state.refusal(now, &self.config)
-                && worst.is_none_or(|(w, _)| r.retry_after_ms > w.retry_after_ms)
-            {
-                worst = Some((r, scope));
-            }
-        }
-        Ok(match worst {
-            None => LockoutDecision::Allowed,
-            Some((r, scope)) => LockoutDecision::Refused {
-                retry_after_secs: ms_to_secs_ceil(r.retry_after_ms),
-                scope,
-                reason: r.reason,
-            },
-        })
+        let u = self.store.load(user, now).await?;
+        let i = self.store.load(ip, now).await?;
+        Ok(LockoutDecision::from_refusals(
+            u.and_then(|v| v.state.refusal(now, &self.config)),
+            i.and_then(|v| v.state.refusal(now, &self.config)),
+        ))
     }
 
     /// Counts a failed attempt (wrong password or unknown user) that was not refused.
@@ -563,6 +569,19 @@ impl<S: LockoutStore, C: Clock> Lockout<S, C> {
     }
 }
 
+impl<S: std::borrow::Borrow<MemoryLockoutStore>, C: Clock> Lockout<S, C> {
+    /// [`check_keys`](Self::check_keys) without the async machinery, for the in-process
+    /// store: two shard look-ups, no allocation.
+    pub fn check_keys_now(&self, user: &LockoutKey, ip: &LockoutKey) -> LockoutDecision {
+        let now = self.clock.now_unix_ms();
+        let store = self.store.borrow();
+        LockoutDecision::from_refusals(
+            store.refusal_now(user, now, &self.config),
+            store.refusal_now(ip, now, &self.config),
+        )
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // In-memory store
 // ---------------------------------------------------------------------------------------
@@ -572,7 +591,88 @@ pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
 
 const SHARDS: usize = 16;
 
-type Shard = HashMap<LockoutKey, (LockoutState, u64)>;
+/// A key with its hash computed once (SipHash, keyed per store), so picking the shard and
+/// probing the map cost one hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HashedKey {
+    hash: u64,
+    key: LockoutKey,
+}
+
+impl std::hash::Hash for HashedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// A borrowed view of a key and its hash, so look-ups need not clone the key.
+trait KeyView {
+    fn hash_value(&self) -> u64;
+    fn key(&self) -> &LockoutKey;
+}
+
+impl KeyView for HashedKey {
+    fn hash_value(&self) -> u64 {
+        self.hash
+    }
+    fn key(&self) -> &LockoutKey {
+        &self.key
+    }
+}
+
+struct Probe<'a> {
+    hash: u64,
+    key: &'a LockoutKey,
+}
+
+impl KeyView for Probe<'_> {
+    fn hash_value(&self) -> u64 {
+        self.hash
+    }
+    fn key(&self) -> &LockoutKey {
+        self.key
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn KeyView + 'a> for HashedKey {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for dyn KeyView + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash_value());
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash_value() == other.hash_value() && self.key() == other.key()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
+/// Passes a precomputed `u64` through (only ever fed by [`HashedKey`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Shard = HashMap<HashedKey, (LockoutState, u64), std::hash::BuildHasherDefault<PassThrough>>;
 
 /// A bounded, sharded in-process [`LockoutStore`] (no I/O; for single-process servers and
 /// tests).
@@ -604,7 +704,7 @@ impl MemoryLockoutStore {
     /// A store bounded to about `capacity` keys (at least one per shard).
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
             hasher: RandomState::new(),
             next_version: AtomicU64::new(1),
@@ -634,21 +734,38 @@ impl MemoryLockoutStore {
             .sum()
     }
 
-    fn shard(&self, key: &LockoutKey) -> &Mutex<Shard> {
-        let h = self.hasher.hash_one(key);
-        let i = usize::try_from(h % SHARDS as u64).unwrap_or(0);
-        &self.shards[i % self.shards.len()]
+    /// The shard of `key` and the key with its hash. The shard index uses the top bits,
+    /// the map the whole hash.
+    fn locate<'k>(&self, key: &'k LockoutKey) -> (&Mutex<Shard>, Probe<'k>) {
+        let hash = self.hasher.hash_one(key);
+        let i = usize::try_from(hash >> 60).unwrap_or(0) % self.shards.len();
+        (&self.shards[i], Probe { hash, key })
     }
 
     /// Synchronous `load`, for hosts that want to skip the async boxing.
     pub fn load_now(&self, key: &LockoutKey, now_ms: i64) -> Option<VersionedState> {
-        let g = lock(self.shard(key));
-        g.get(key)
+        let (shard, hk) = self.locate(key);
+        let g = lock(shard);
+        g.get(&hk as &dyn KeyView)
             .filter(|(st, _)| st.is_live(now_ms))
             .map(|(st, v)| VersionedState {
                 state: st.clone(),
                 version: *v,
             })
+    }
+
+    /// The key's refusal at `now_ms`, evaluated under the shard lock without copying the
+    /// state.
+    pub fn refusal_now(
+        &self,
+        key: &LockoutKey,
+        now_ms: i64,
+        config: &LockoutConfig,
+    ) -> Option<Refusal> {
+        let (shard, hk) = self.locate(key);
+        let g = lock(shard);
+        g.get(&hk as &dyn KeyView)
+            .and_then(|(st, _)| st.refusal(now_ms, config))
     }
 
     fn make_room(&self, shard: &mut Shard, now_ms: i64) {
@@ -700,26 +817,34 @@ impl LockoutStore for MemoryLockoutStore {
         state: &LockoutState,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut g = lock(self.shard(key));
+        let (shard, hk) = self.locate(key);
+        let mut g = lock(shard);
         let current = g
-            .get(key)
+            .get(&hk as &dyn KeyView)
             .filter(|(st, _)| st.is_live(now_ms))
             .map(|(_, v)| *v);
         if current != expected {
             return Ok(false);
         }
         let version = self.next_version.fetch_add(1, Ordering::Relaxed);
-        if let Some(slot) = g.get_mut(key) {
+        if let Some(slot) = g.get_mut(&hk as &dyn KeyView) {
             *slot = (state.clone(), version);
         } else {
             self.make_room(&mut g, now_ms);
-            g.insert(key.clone(), (state.clone(), version));
+            g.insert(
+                HashedKey {
+                    hash: hk.hash,
+                    key: key.clone(),
+                },
+                (state.clone(), version),
+            );
         }
         Ok(true)
     }
 
     async fn reset(&self, key: &LockoutKey) -> Result<(), StoreError> {
-        lock(self.shard(key)).remove(key);
+        let (shard, hk) = self.locate(key);
+        lock(shard).remove(&hk as &dyn KeyView);
         Ok(())
     }
 }
@@ -1291,6 +1416,8 @@ mod tests {
                         let wi = mi.wait_ms(now, &cfg);
                         let want = wu.max(wi);
                         let got = block_on(l.check(&name, addr)).unwrap();
+                        let sync = l.check_keys_now(&LockoutKey::username(&name), &LockoutKey::ip(addr));
+                        prop_assert_eq!(sync, got);
                         if want > 0 {
                             prop_assert_eq!(got.retry_after_secs(), Some(ms_to_secs_ceil(want)));
                             continue; // refused: not counted
