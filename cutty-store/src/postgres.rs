@@ -7,6 +7,7 @@ use cutty_core::error::{StoreError, StoreErrorKind};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::StoreOptions;
+use crate::sql::tokens::impl_token_store;
 use crate::sql::{bounded, impl_user_store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -55,3 +56,4 @@ impl PostgresStore {
 }
 
 impl_user_store!(PostgresStore);
+impl_token_store!(PostgresStore);

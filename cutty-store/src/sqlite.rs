@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 };
 
 use crate::StoreOptions;
+use crate::sql::tokens::impl_token_store;
 use crate::sql::{bounded, impl_user_store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -65,3 +66,4 @@ impl SqliteStore {
 }
 
 impl_user_store!(SqliteStore);
+impl_token_store!(SqliteStore);

@@ -1,6 +1,10 @@
 //! In-process backends: everything in maps behind locks. For tests, examples and
 //! single-node deployments that accept losing state on restart.
 
+mod tokens;
+
+pub use tokens::MemoryTokenStore;
+
 use std::collections::HashMap;
 use std::sync::RwLock;
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use cutty_core::error::{StoreError, StoreErrorKind};
 
+pub(crate) mod tokens;
+
 /// Classifies a driver error structurally (never by its message).
 pub(crate) fn store_error(context: &'static str, e: sqlx::Error) -> StoreError {
     use sqlx::error::ErrorKind;
