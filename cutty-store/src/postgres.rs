@@ -7,6 +7,7 @@ use cutty_core::error::{StoreError, StoreErrorKind};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::StoreOptions;
+use crate::sql::api_keys::impl_api_key_store;
 use crate::sql::tokens::impl_token_store;
 use crate::sql::{bounded, impl_user_store};
 
@@ -57,3 +58,4 @@ impl PostgresStore {
 
 impl_user_store!(PostgresStore);
 impl_token_store!(PostgresStore);
+impl_api_key_store!(PostgresStore);

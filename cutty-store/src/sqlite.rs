@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 };
 
 use crate::StoreOptions;
+use crate::sql::api_keys::impl_api_key_store;
 use crate::sql::tokens::impl_token_store;
 use crate::sql::{bounded, impl_user_store};
 
@@ -67,3 +68,4 @@ impl SqliteStore {
 
 impl_user_store!(SqliteStore);
 impl_token_store!(SqliteStore);
+impl_api_key_store!(SqliteStore);

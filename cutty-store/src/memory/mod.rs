@@ -1,8 +1,10 @@
 //! In-process backends: everything in maps behind locks. For tests, examples and
 //! single-node deployments that accept losing state on restart.
 
+mod api_keys;
 mod tokens;
 
+pub use api_keys::MemoryApiKeyStore;
 pub use tokens::MemoryTokenStore;
 
 use std::collections::HashMap;

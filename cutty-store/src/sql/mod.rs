@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use cutty_core::error::{StoreError, StoreErrorKind};
 
+pub(crate) mod api_keys;
 pub(crate) mod tokens;
 
 /// Classifies a driver error structurally (never by its message).
