@@ -2,9 +2,11 @@
 //! single-node deployments that accept losing state on restart.
 
 mod api_keys;
+mod block_list;
 mod tokens;
 
 pub use api_keys::MemoryApiKeyStore;
+pub use block_list::MemoryBlockListStore;
 pub use tokens::MemoryTokenStore;
 
 use std::collections::HashMap;
