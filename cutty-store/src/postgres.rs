@@ -9,6 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use crate::StoreOptions;
 use crate::sql::api_keys::impl_api_key_store;
 use crate::sql::block_list::impl_block_list_store;
+use crate::sql::events::impl_event_store;
 use crate::sql::tokens::impl_token_store;
 use crate::sql::{bounded, impl_user_store};
 
@@ -61,3 +62,4 @@ impl_user_store!(PostgresStore);
 impl_token_store!(PostgresStore);
 impl_api_key_store!(PostgresStore);
 impl_block_list_store!(PostgresStore);
+impl_event_store!(PostgresStore);

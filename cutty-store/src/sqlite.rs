@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 use crate::StoreOptions;
 use crate::sql::api_keys::impl_api_key_store;
 use crate::sql::block_list::impl_block_list_store;
+use crate::sql::events::impl_event_store;
 use crate::sql::tokens::impl_token_store;
 use crate::sql::{bounded, impl_user_store};
 
@@ -71,3 +72,4 @@ impl_user_store!(SqliteStore);
 impl_token_store!(SqliteStore);
 impl_api_key_store!(SqliteStore);
 impl_block_list_store!(SqliteStore);
+impl_event_store!(SqliteStore);

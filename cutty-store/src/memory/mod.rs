@@ -3,10 +3,12 @@
 
 mod api_keys;
 mod block_list;
+mod events;
 mod tokens;
 
 pub use api_keys::MemoryApiKeyStore;
 pub use block_list::MemoryBlockListStore;
+pub use events::{DEFAULT_EVENT_CAPACITY, MemoryEventStore};
 pub use tokens::MemoryTokenStore;
 
 use std::collections::HashMap;

@@ -8,6 +8,7 @@ use cutty_core::error::{StoreError, StoreErrorKind};
 
 pub(crate) mod api_keys;
 pub(crate) mod block_list;
+pub(crate) mod events;
 pub(crate) mod tokens;
 
 /// Classifies a driver error structurally (never by its message).
