@@ -69,6 +69,27 @@ pub struct StoreOptions {
     pub operation_timeout: Duration,
 }
 
+/// What one `maintenance` run deleted (SQL stores: `SqliteStore::maintenance`,
+/// `PostgresStore::maintenance`).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Revocations past their token's expiry.
+    pub revoked_tokens: u64,
+    /// Per-user not-before marks past their keep-until.
+    pub user_marks: u64,
+    /// Refresh families past their expiry.
+    pub refresh_families: u64,
+    /// Lockout states past their expiry.
+    pub lockouts: u64,
+    /// Idle rate-limit counters.
+    pub rate_limit_counters: u64,
+    /// Lapsed block-list entries.
+    pub blocked_ips: u64,
+    /// Security events older than the retention.
+    pub events: u64,
+}
+
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {

@@ -10,8 +10,10 @@ use crate::StoreOptions;
 use crate::sql::api_keys::impl_api_key_store;
 use crate::sql::block_list::impl_block_list_store;
 use crate::sql::events::impl_event_store;
+use crate::sql::lockout::impl_lockout_store;
+use crate::sql::rate_limit::impl_rate_limit_store;
 use crate::sql::tokens::impl_token_store;
-use crate::sql::{bounded, impl_user_store};
+use crate::sql::{StoreClock, bounded, impl_maintenance, impl_user_store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -20,6 +22,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 pub struct PostgresStore {
     pool: PgPool,
     options: StoreOptions,
+    clock: StoreClock,
 }
 
 impl PostgresStore {
@@ -44,7 +47,11 @@ impl PostgresStore {
             MIGRATOR.run(&pool).await.map_err(sqlx::Error::from)
         })
         .await?;
-        Ok(Self { pool, options })
+        Ok(Self {
+            pool,
+            options,
+            clock: StoreClock::default(),
+        })
     }
 
     /// The underlying pool, for callers that need their own queries.
@@ -63,3 +70,6 @@ impl_token_store!(PostgresStore);
 impl_api_key_store!(PostgresStore);
 impl_block_list_store!(PostgresStore);
 impl_event_store!(PostgresStore);
+impl_lockout_store!(PostgresStore);
+impl_rate_limit_store!(PostgresStore);
+impl_maintenance!(PostgresStore);

@@ -13,8 +13,10 @@ use crate::StoreOptions;
 use crate::sql::api_keys::impl_api_key_store;
 use crate::sql::block_list::impl_block_list_store;
 use crate::sql::events::impl_event_store;
+use crate::sql::lockout::impl_lockout_store;
+use crate::sql::rate_limit::impl_rate_limit_store;
 use crate::sql::tokens::impl_token_store;
-use crate::sql::{bounded, impl_user_store};
+use crate::sql::{StoreClock, bounded, impl_maintenance, impl_user_store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -23,6 +25,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     pool: SqlitePool,
     options: StoreOptions,
+    clock: StoreClock,
 }
 
 impl SqliteStore {
@@ -54,7 +57,11 @@ impl SqliteStore {
             MIGRATOR.run(&pool).await.map_err(sqlx::Error::from)
         })
         .await?;
-        Ok(Self { pool, options })
+        Ok(Self {
+            pool,
+            options,
+            clock: StoreClock::default(),
+        })
     }
 
     /// The underlying pool, for callers that need their own queries.
@@ -73,3 +80,6 @@ impl_token_store!(SqliteStore);
 impl_api_key_store!(SqliteStore);
 impl_block_list_store!(SqliteStore);
 impl_event_store!(SqliteStore);
+impl_lockout_store!(SqliteStore);
+impl_rate_limit_store!(SqliteStore);
+impl_maintenance!(SqliteStore);
