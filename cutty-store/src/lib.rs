@@ -98,3 +98,11 @@ impl Default for StoreOptions {
         }
     }
 }
+
+/// The pool's wait for a connection: four fifths of the operation timeout, so that a
+/// database that cannot be reached answers `Unavailable` (`DB_001`) before the operation as
+/// a whole times out (`Timeout`, `DB_002`).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn acquire_timeout(options: &StoreOptions) -> Duration {
+    options.operation_timeout * 4 / 5
+}

@@ -6,7 +6,6 @@ use std::str::FromStr;
 use cutty_core::error::{StoreError, StoreErrorKind};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::StoreOptions;
 use crate::sql::api_keys::impl_api_key_store;
 use crate::sql::block_list::impl_block_list_store;
 use crate::sql::events::impl_event_store;
@@ -14,6 +13,7 @@ use crate::sql::lockout::impl_lockout_store;
 use crate::sql::rate_limit::impl_rate_limit_store;
 use crate::sql::tokens::impl_token_store;
 use crate::sql::{StoreClock, bounded, impl_maintenance, impl_user_store};
+use crate::{StoreOptions, acquire_timeout};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -41,7 +41,7 @@ impl PostgresStore {
     ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.operation_timeout)
+            .acquire_timeout(acquire_timeout(&options))
             .connect_lazy_with(connect);
         bounded("postgres.migrate", options.operation_timeout * 4, async {
             MIGRATOR.run(&pool).await.map_err(sqlx::Error::from)

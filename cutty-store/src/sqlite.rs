@@ -9,7 +9,6 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::StoreOptions;
 use crate::sql::api_keys::impl_api_key_store;
 use crate::sql::block_list::impl_block_list_store;
 use crate::sql::events::impl_event_store;
@@ -17,6 +16,7 @@ use crate::sql::lockout::impl_lockout_store;
 use crate::sql::rate_limit::impl_rate_limit_store;
 use crate::sql::tokens::impl_token_store;
 use crate::sql::{StoreClock, bounded, impl_maintenance, impl_user_store};
+use crate::{StoreOptions, acquire_timeout};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -50,7 +50,7 @@ impl SqliteStore {
         };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
-            .acquire_timeout(options.operation_timeout)
+            .acquire_timeout(acquire_timeout(&options))
             .idle_timeout(None::<Duration>)
             .connect_lazy_with(connect);
         bounded("sqlite.migrate", options.operation_timeout * 4, async {

@@ -48,10 +48,15 @@ pub async fn postgres() -> (PostgresStore, PgSchema) {
 /// Another store (a new pool, as after a restart or in a second server) on the schema of
 /// an existing test store.
 pub async fn postgres_in(schema: &PgSchema) -> PostgresStore {
-    let opts = sqlx::postgres::PgConnectOptions::from_str(&postgres_url())
+    postgres_in_via(schema, &postgres_url(), StoreOptions::default()).await
+}
+
+/// Like [`postgres_in`], through `url` (e.g. a proxy) and with `options`.
+pub async fn postgres_in_via(schema: &PgSchema, url: &str, options: StoreOptions) -> PostgresStore {
+    let opts = sqlx::postgres::PgConnectOptions::from_str(url)
         .expect("url")
         .options([("search_path", schema.schema.as_str())]);
-    PostgresStore::connect_with(opts, StoreOptions::default())
+    PostgresStore::connect_with(opts, options)
         .await
         .expect("postgres connects")
 }
