@@ -11,6 +11,11 @@
 //! A `redis` feature (counters, revocations and lockouts on Redis; users and keys stay in
 //! SQL) is planned by the cutty-store issue and not built yet.
 //!
+//! Every SQL store implements all the cutty-core store traits (`UserStore`, `TokenStore`,
+//! `ApiKeyStore`, `BlockListStore`, `EventSink` + `EventStore`, `LockoutStore`,
+//! `RateLimitStore`) and offers `maintenance(now_ms, retention_days)`; [`memory`] has one
+//! type per trait.
+//!
 //! Every backend runs the same conformance suites that `cutty-core` ships behind its
 //! `testing` feature, so "the same semantics everywhere" is a test, not a promise.
 //!
