@@ -34,10 +34,11 @@ async fn postgres() {
     schema.drop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_postgres_pools_never_admit_more_than_the_limit() {
-    let (a, schema) = common::postgres().await;
-    let b = common::postgres_in(&schema).await;
+/// 8 tasks on two pools × 20 checks of one key with a limit of 30.
+async fn hammer<S>(a: S, b: S) -> u32
+where
+    S: cutty_core::rate_limit::RateLimitStore + Clone + 'static,
+{
     let c = clock();
     let key = RateLimitKey::ApiKey(Arc::from("shared-between-servers"));
     let limit = NonZeroU32::new(30).expect("nonzero");
@@ -66,6 +67,14 @@ async fn two_postgres_pools_never_admit_more_than_the_limit() {
     for t in tasks {
         total += t.await.expect("task");
     }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_postgres_pools_never_admit_more_than_the_limit() {
+    let (a, schema) = common::postgres().await;
+    let b = common::postgres_in(&schema).await;
+    let total = hammer(a.clone(), b.clone()).await;
     assert_eq!(
         total, 30,
         "160 checks from two pools admit exactly the limit"
@@ -73,4 +82,17 @@ async fn two_postgres_pools_never_admit_more_than_the_limit() {
     a.close().await;
     b.close().await;
     schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sqlite_pools_on_one_file_never_admit_more_than_the_limit() {
+    let (a, dir) = common::sqlite().await;
+    let b = common::sqlite_in(&dir).await;
+    let total = hammer(a.clone(), b.clone()).await;
+    assert_eq!(
+        total, 30,
+        "160 checks from two pools admit exactly the limit"
+    );
+    a.close().await;
+    b.close().await;
 }

@@ -320,3 +320,60 @@ async fn postgres_going_down_under_a_store_is_unavailable() {
     store.close().await;
     schema.drop().await;
 }
+
+/// Rows this build cannot read (written by hand, or by a future schema) are
+/// `SchemaMismatch` (`DB_005`), never a panic or a wrong answer.
+#[tokio::test]
+async fn unreadable_rows_are_a_schema_mismatch() {
+    use cutty_core::api_key::ApiKeyStore;
+    let (store, _dir) = common::sqlite().await;
+    let key_id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO api_keys (key_id, user_id, name, key_prefix, key_hash, salt_id, permissions, \
+         created_at, is_active) VALUES ($1, 1, 'n', 'cutty_abcd', $2, 's1', 'files:everything', 1, 1)",
+    )
+    .bind(key_id.to_string())
+    .bind("ab".repeat(32))
+    .execute(store.pool())
+    .await
+    .expect("insert");
+    let err = store.get(key_id).await.expect_err("unknown permission");
+    assert_eq!(err.kind(), StoreErrorKind::SchemaMismatch);
+
+    sqlx::query(
+        "INSERT INTO security_events (id, timestamp, event_type, success, details) \
+         VALUES ($1, 1, 'from_the_future', 1, '{}')",
+    )
+    .bind(Uuid::new_v4().as_bytes().to_vec())
+    .execute(store.pool())
+    .await
+    .expect("insert");
+    let err = store
+        .query(&cutty_core::event::EventQuery::default())
+        .await
+        .expect_err("unknown event type");
+    assert_eq!(err.kind(), StoreErrorKind::SchemaMismatch);
+
+    sqlx::query(
+        "INSERT INTO lockout_state (key, state, version, expires_at_ms) \
+         VALUES ('user:broken', 'not json', 1, $1)",
+    )
+    .bind(T + DAY)
+    .execute(store.pool())
+    .await
+    .expect("insert");
+    let err = LockoutStore::load(&store, &LockoutKey::username("broken"), T)
+        .await
+        .expect_err("bad state");
+    assert_eq!(err.kind(), StoreErrorKind::SchemaMismatch);
+
+    sqlx::query(
+        "INSERT INTO blocked_ips (network, reason, created_at) VALUES ('nonsense', 'x', 1)",
+    )
+    .execute(store.pool())
+    .await
+    .expect("insert");
+    let err = store.list().await.expect_err("bad network");
+    assert_eq!(err.kind(), StoreErrorKind::SchemaMismatch);
+    store.close().await;
+}
