@@ -249,3 +249,37 @@ macro_rules! impl_event_store {
     };
 }
 pub(crate) use impl_event_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_filter_gets_its_own_placeholder_in_bind_order() {
+        let q = EventQuery::from_pairs([
+            ("event_type", "login"),
+            ("user_id", "7"),
+            ("ip_address", "::ffff:192.0.2.1"),
+            ("success", "false"),
+            ("since", "1"),
+            ("until", "2"),
+            ("limit", "3"),
+            ("cursor", "AAAAAAAAAAEAAAAAAAAAAAAAAAAAAAAA"),
+        ])
+        .expect("valid query");
+        let (sql, binds) = page_query(&q);
+        assert_eq!(binds.len(), 8);
+        for n in 1..=8 {
+            assert!(sql.contains(&format!("${n}")), "{sql}");
+        }
+        assert!(!sql.contains("$9"), "{sql}");
+        assert!(
+            sql.ends_with("ORDER BY timestamp DESC, id DESC LIMIT 4"),
+            "{sql}"
+        );
+        assert!(matches!(&binds[2], Bind::Text(ip) if ip == "192.0.2.1"));
+        let (bare, none) = page_query(&EventQuery::default());
+        assert!(none.is_empty());
+        assert!(!bare.contains('$'), "{bare}");
+    }
+}
