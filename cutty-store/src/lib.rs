@@ -11,6 +11,11 @@
 //! A `redis` feature (counters, revocations and lockouts on Redis; users and keys stay in
 //! SQL) is planned by the cutty-store issue and not built yet.
 //!
+//! Every SQL store implements all the cutty-core store traits (`UserStore`, `TokenStore`,
+//! `ApiKeyStore`, `BlockListStore`, `EventSink` + `EventStore`, `LockoutStore`,
+//! `RateLimitStore`) and offers `maintenance(now_ms, retention_days)`; [`memory`] has one
+//! type per trait.
+//!
 //! Every backend runs the same conformance suites that `cutty-core` ships behind its
 //! `testing` feature, so "the same semantics everywhere" is a test, not a promise.
 //!
@@ -69,6 +74,27 @@ pub struct StoreOptions {
     pub operation_timeout: Duration,
 }
 
+/// What one `maintenance` run deleted (SQL stores: `SqliteStore::maintenance`,
+/// `PostgresStore::maintenance`).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Revocations past their token's expiry.
+    pub revoked_tokens: u64,
+    /// Per-user not-before marks past their keep-until.
+    pub user_marks: u64,
+    /// Refresh families past their expiry.
+    pub refresh_families: u64,
+    /// Lockout states past their expiry.
+    pub lockouts: u64,
+    /// Idle rate-limit counters.
+    pub rate_limit_counters: u64,
+    /// Lapsed block-list entries.
+    pub blocked_ips: u64,
+    /// Security events older than the retention.
+    pub events: u64,
+}
+
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
@@ -76,4 +102,12 @@ impl Default for StoreOptions {
             operation_timeout: Duration::from_secs(5),
         }
     }
+}
+
+/// The pool's wait for a connection: four fifths of the operation timeout, so that a
+/// database that cannot be reached answers `Unavailable` (`DB_001`) before the operation as
+/// a whole times out (`Timeout`, `DB_002`).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn acquire_timeout(options: &StoreOptions) -> Duration {
+    options.operation_timeout * 4 / 5
 }

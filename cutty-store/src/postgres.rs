@@ -6,8 +6,14 @@ use std::str::FromStr;
 use cutty_core::error::{StoreError, StoreErrorKind};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::StoreOptions;
-use crate::sql::{bounded, impl_user_store};
+use crate::sql::api_keys::impl_api_key_store;
+use crate::sql::block_list::impl_block_list_store;
+use crate::sql::events::impl_event_store;
+use crate::sql::lockout::impl_lockout_store;
+use crate::sql::rate_limit::impl_rate_limit_store;
+use crate::sql::tokens::impl_token_store;
+use crate::sql::{StoreClock, bounded, impl_maintenance, impl_user_store};
+use crate::{StoreOptions, acquire_timeout};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -16,6 +22,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 pub struct PostgresStore {
     pool: PgPool,
     options: StoreOptions,
+    clock: StoreClock,
 }
 
 impl PostgresStore {
@@ -34,13 +41,17 @@ impl PostgresStore {
     ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.operation_timeout)
+            .acquire_timeout(acquire_timeout(&options))
             .connect_lazy_with(connect);
         bounded("postgres.migrate", options.operation_timeout * 4, async {
             MIGRATOR.run(&pool).await.map_err(sqlx::Error::from)
         })
         .await?;
-        Ok(Self { pool, options })
+        Ok(Self {
+            pool,
+            options,
+            clock: StoreClock::default(),
+        })
     }
 
     /// The underlying pool, for callers that need their own queries.
@@ -55,3 +66,10 @@ impl PostgresStore {
 }
 
 impl_user_store!(PostgresStore);
+impl_token_store!(PostgresStore);
+impl_api_key_store!(PostgresStore);
+impl_block_list_store!(PostgresStore);
+impl_event_store!(PostgresStore);
+impl_lockout_store!(PostgresStore);
+impl_rate_limit_store!(PostgresStore);
+impl_maintenance!(PostgresStore);

@@ -9,8 +9,14 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::StoreOptions;
-use crate::sql::{bounded, impl_user_store};
+use crate::sql::api_keys::impl_api_key_store;
+use crate::sql::block_list::impl_block_list_store;
+use crate::sql::events::impl_event_store;
+use crate::sql::lockout::impl_lockout_store;
+use crate::sql::rate_limit::impl_rate_limit_store;
+use crate::sql::tokens::impl_token_store;
+use crate::sql::{StoreClock, bounded, impl_maintenance, impl_user_store};
+use crate::{StoreOptions, acquire_timeout};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -19,6 +25,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     pool: SqlitePool,
     options: StoreOptions,
+    clock: StoreClock,
 }
 
 impl SqliteStore {
@@ -43,14 +50,18 @@ impl SqliteStore {
         };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
-            .acquire_timeout(options.operation_timeout)
+            .acquire_timeout(acquire_timeout(&options))
             .idle_timeout(None::<Duration>)
             .connect_lazy_with(connect);
         bounded("sqlite.migrate", options.operation_timeout * 4, async {
             MIGRATOR.run(&pool).await.map_err(sqlx::Error::from)
         })
         .await?;
-        Ok(Self { pool, options })
+        Ok(Self {
+            pool,
+            options,
+            clock: StoreClock::default(),
+        })
     }
 
     /// The underlying pool, for callers that need their own queries.
@@ -65,3 +76,10 @@ impl SqliteStore {
 }
 
 impl_user_store!(SqliteStore);
+impl_token_store!(SqliteStore);
+impl_api_key_store!(SqliteStore);
+impl_block_list_store!(SqliteStore);
+impl_event_store!(SqliteStore);
+impl_lockout_store!(SqliteStore);
+impl_rate_limit_store!(SqliteStore);
+impl_maintenance!(SqliteStore);

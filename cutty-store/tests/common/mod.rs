@@ -45,6 +45,30 @@ pub async fn postgres() -> (PostgresStore, PgSchema) {
     (store, PgSchema { admin, schema })
 }
 
+/// Another store (a new pool, as after a restart or in a second server) on the schema of
+/// an existing test store.
+pub async fn postgres_in(schema: &PgSchema) -> PostgresStore {
+    postgres_in_via(schema, &postgres_url(), StoreOptions::default()).await
+}
+
+/// Like [`postgres_in`], through `url` (e.g. a proxy) and with `options`.
+pub async fn postgres_in_via(schema: &PgSchema, url: &str, options: StoreOptions) -> PostgresStore {
+    let opts = sqlx::postgres::PgConnectOptions::from_str(url)
+        .expect("url")
+        .options([("search_path", schema.schema.as_str())]);
+    PostgresStore::connect_with(opts, options)
+        .await
+        .expect("postgres connects")
+}
+
+/// Another store (a new pool, as after a restart) on the SQLite file in `dir`.
+pub async fn sqlite_in(dir: &TempDir) -> SqliteStore {
+    let url = format!("sqlite://{}/cutty.db", dir.0.display());
+    SqliteStore::connect(&url, StoreOptions::default())
+        .await
+        .expect("sqlite connects")
+}
+
 /// A test schema; call [`PgSchema::drop`] at the end of the test.
 pub struct PgSchema {
     admin: sqlx::PgPool,

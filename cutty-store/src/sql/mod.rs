@@ -6,6 +6,13 @@ use std::time::Duration;
 
 use cutty_core::error::{StoreError, StoreErrorKind};
 
+pub(crate) mod api_keys;
+pub(crate) mod block_list;
+pub(crate) mod events;
+pub(crate) mod lockout;
+pub(crate) mod rate_limit;
+pub(crate) mod tokens;
+
 /// Classifies a driver error structurally (never by its message).
 pub(crate) fn store_error(context: &'static str, e: sqlx::Error) -> StoreError {
     use sqlx::error::ErrorKind;
@@ -201,3 +208,103 @@ macro_rules! impl_user_store {
     };
 }
 pub(crate) use impl_user_store;
+
+/// The wall clock a SQL store reads for the one expiry it must compute itself (rate-limit
+/// rows: the trait passes a TTL, not a time). Everything else takes `now_ms` from the
+/// caller.
+#[derive(Clone)]
+pub(crate) struct StoreClock(pub(crate) std::sync::Arc<dyn cutty_core::clock::Clock>);
+
+impl StoreClock {
+    pub(crate) fn now_unix_ms(&self) -> i64 {
+        self.0.now_unix_ms()
+    }
+}
+
+impl Default for StoreClock {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(cutty_core::clock::SystemClock))
+    }
+}
+
+impl std::fmt::Debug for StoreClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreClock")
+    }
+}
+
+/// The deletes of `maintenance`, each `$1 = now_ms`.
+pub(crate) const PURGE_REVOKED: &str = "DELETE FROM revoked_tokens WHERE expires_at_ms <= $1";
+pub(crate) const PURGE_MARKS: &str = "DELETE FROM user_token_marks WHERE keep_until_ms <= $1";
+pub(crate) const PURGE_FAMILIES: &str = "DELETE FROM refresh_families WHERE expires_at_ms <= $1";
+pub(crate) const PURGE_LOCKOUTS: &str = "DELETE FROM lockout_state WHERE expires_at_ms <= $1";
+pub(crate) const PURGE_COUNTERS: &str = "DELETE FROM rate_limit_counters WHERE expires_at_ms <= $1";
+
+/// Implements `maintenance` and `with_clock` for a SQL store type with fields `pool`,
+/// `options` and `clock`.
+macro_rules! impl_maintenance {
+    ($store:ty) => {
+        impl $store {
+            /// Uses `clock` (instead of the system clock) for the expiry of rate-limit rows,
+            /// the one time this store computes itself.
+            pub fn with_clock(mut self, clock: impl cutty_core::clock::Clock + 'static) -> Self {
+                self.clock = crate::sql::StoreClock(std::sync::Arc::new(clock));
+                self
+            }
+
+            /// Deletes what no longer matters at `now_ms`: expired revocations, user marks
+            /// and refresh families, expired lockout states and idle rate-limit counters,
+            /// lapsed block-list entries, and security events older than
+            /// `event_retention_days` ([`DEFAULT_RETENTION_DAYS`](cutty_core::event::DEFAULT_RETENTION_DAYS)
+            /// is 30). Each table is cleaned by its own statement, so a failure leaves the
+            /// others done. Safe to run from several processes at once.
+            pub async fn maintenance(
+                &self,
+                now_ms: i64,
+                event_retention_days: u32,
+            ) -> Result<crate::MaintenanceReport, cutty_core::error::StoreError> {
+                let t = self.options.operation_timeout;
+                let mut counts = [0u64; 5];
+                for (n, (q, ctx)) in [
+                    (crate::sql::PURGE_REVOKED, "maintenance.revoked_tokens"),
+                    (crate::sql::PURGE_MARKS, "maintenance.user_token_marks"),
+                    (crate::sql::PURGE_FAMILIES, "maintenance.refresh_families"),
+                    (crate::sql::PURGE_LOCKOUTS, "maintenance.lockout_state"),
+                    (
+                        crate::sql::PURGE_COUNTERS,
+                        "maintenance.rate_limit_counters",
+                    ),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    let fut = sqlx::query(q).bind(now_ms).execute(&self.pool);
+                    if let Some(slot) = counts.get_mut(n) {
+                        *slot = crate::sql::bounded(ctx, t, fut).await?.rows_affected();
+                    }
+                }
+                let [
+                    revoked_tokens,
+                    user_marks,
+                    refresh_families,
+                    lockouts,
+                    rate_limit_counters,
+                ] = counts;
+                let blocked_ips =
+                    cutty_core::ip_block::BlockListStore::purge_expired(self, now_ms).await?;
+                let events =
+                    cutty_core::event::apply_retention(self, now_ms, event_retention_days).await?;
+                Ok(crate::MaintenanceReport {
+                    revoked_tokens,
+                    user_marks,
+                    refresh_families,
+                    lockouts,
+                    rate_limit_counters,
+                    blocked_ips,
+                    events,
+                })
+            }
+        }
+    };
+}
+pub(crate) use impl_maintenance;

@@ -1,6 +1,23 @@
 //! In-process backends: everything in maps behind locks. For tests, examples and
 //! single-node deployments that accept losing state on restart.
 
+mod api_keys;
+mod block_list;
+mod events;
+mod tokens;
+
+pub use api_keys::MemoryApiKeyStore;
+pub use block_list::MemoryBlockListStore;
+pub use events::{DEFAULT_EVENT_CAPACITY, MemoryEventStore};
+pub use tokens::MemoryTokenStore;
+
+/// Lockout states in memory: cutty-core's bounded, sharded store (it passes the same
+/// conformance suite here).
+pub use cutty_core::lockout::MemoryLockoutStore;
+/// Rate-limit counters in memory: cutty-core's bounded, sharded store (it passes the same
+/// conformance suite here).
+pub use cutty_core::rate_limit::{MemoryRateLimitStore, MemoryStoreConfig};
+
 use std::collections::HashMap;
 use std::sync::RwLock;
 
