@@ -94,5 +94,5 @@ for a in ("192.0.2.1", " 10.0.0.0/8 ", "10.1.2.3/8", "::ffff:192.0.2.0/120", "20
     seed("ip_or_cidr", a)
 
 for t in sorted(os.listdir(corpus)):
-    print(f"seeded {t}: {len(os.listdir(os.path.join(corpus, t)))} files")
+    print(f"corpus {t}: {len(os.listdir(os.path.join(corpus, t)))} files")
 PY
