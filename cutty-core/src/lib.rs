@@ -16,6 +16,7 @@
 //! | [`password`] | Django-compatible hashing, verification and `must_update` |
 //! | [`token`] | access/refresh JWTs, rotation, revocation and their store trait |
 //! | [`api_key`] | `cutty_…` keys: generation, checksum, keyed hashing, permissions |
+//! | [`auth_header`] | the `Authorization: Bearer …` header: a JWT or an API key |
 //! | [`user`] | the user record and its store trait |
 //! | [`rate_limit`] | sliding-window limits and the counter-store trait |
 //! | [`lockout`] | brute-force lockout and progressive delay |
@@ -41,6 +42,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod api_key;
+pub mod auth_header;
 pub mod client_ip;
 pub mod clock;
 pub mod error;
