@@ -46,8 +46,11 @@ for t in "${targets[@]}"; do
     execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
     done_line="$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true)"
     cov="$(sed -nE 's/.*DONE[[:space:]]+cov: ([0-9]+) ft: ([0-9]+) corp: ([0-9]+).*/cov \1, ft \2, corpus \3/p' <<<"$done_line")"
+    slowest="$(sed -n 's/^stat::slowest_unit_time_sec: *//p' "$log" | tail -n 1)"
+    rss="$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n 1)"
     rate="$(sed -nE 's/.*exec\/s: ([0-9]+).*/\1/p' <<<"$done_line")"
-    summary+=("$(printf '%-16s %10s execs  %8s exec/s  %s' "$t" "${execs:-?}" "${rate:-?}" "$cov")")
+    summary+=("$(printf '%-16s %10s execs %7s exec/s  slowest %ss  rss %sMB  %s' \
+        "$t" "${execs:-?}" "${rate:-?}" "${slowest:-?}" "${rss:-?}" "$cov")")
     rm -f "$log"
 done
 echo "smoke: all targets passed (${seconds}s each)"

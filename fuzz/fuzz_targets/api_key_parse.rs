@@ -18,10 +18,17 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(s, text);
             assert_eq!(s.len(), KEY_LEN);
             assert!(s.starts_with(KEY_PREFIX) && looks_like_api_key(s));
-            assert!(s[KEY_PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric()));
+            assert!(
+                s[KEY_PREFIX.len()..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric())
+            );
             assert_eq!(key.display_prefix(), &s[..DISPLAY_PREFIX_LEN]);
             assert_eq!(ApiKey::parse(s).expect("re-parse"), key);
-            assert!(!format!("{key:?}").contains(&s[DISPLAY_PREFIX_LEN..]), "Debug leaks the key");
+            assert!(
+                !format!("{key:?}").contains(&s[DISPLAY_PREFIX_LEN..]),
+                "Debug leaks the key"
+            );
         }
         Err(e) => assert!(matches!(e, Error::ApiKeyMalformed), "{e:?}"),
     }
@@ -39,7 +46,10 @@ fuzz_target!(|data: &[u8]| {
         if bytes[i] != c {
             bytes[i] = c;
             let changed = String::from_utf8(bytes).expect("ASCII");
-            assert!(ApiKey::parse(&changed).is_err(), "substitution not detected: {changed}");
+            assert!(
+                ApiKey::parse(&changed).is_err(),
+                "substitution not detected: {changed}"
+            );
         }
     }
 });

@@ -25,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(start.len() > 7 && start[..6].eq_ignore_ascii_case(b"bearer"));
             // Canonical form round-trips.
             let canonical = format!("Bearer {t}");
-            assert_eq!(parse_authorization(canonical.as_bytes()).expect("canonical"), cred);
+            assert_eq!(
+                parse_authorization(canonical.as_bytes()).expect("canonical"),
+                cred
+            );
             match cred {
                 Credential::ApiKey(k) => {
                     let _ = ApiKey::parse(k);

@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
                     "IPv4-mapped range {n} not canonicalised"
                 );
             }
-            assert_eq!(parse_ip_or_cidr(&net.to_string()).expect("display re-parses"), net);
+            assert_eq!(
+                parse_ip_or_cidr(&net.to_string()).expect("display re-parses"),
+                net
+            );
         }
         Err(e) => assert_eq!(e.code(), ErrorCode::InvalidRequest),
     }

@@ -22,7 +22,12 @@ fn check(codec: &TokenCodec, token: &str, kind: TokenType, now_ms: i64) -> Optio
         Ok(c) => {
             assert_eq!(c.kind(), kind);
             assert!(!c.user_id().is_empty() && c.user_id().len() <= 256);
-            assert!(now_ms < c.expires_at().saturating_mul(1000).saturating_add(LEEWAY_MS));
+            assert!(
+                now_ms
+                    < c.expires_at()
+                        .saturating_mul(1000)
+                        .saturating_add(LEEWAY_MS)
+            );
             assert_eq!(c.issued_at_ms().div_euclid(1000), c.issued_at());
             Some(c)
         }
@@ -31,7 +36,10 @@ fn check(codec: &TokenCodec, token: &str, kind: TokenType, now_ms: i64) -> Optio
                 matches!(e, Error::InvalidToken(_) | Error::TokenExpired),
                 "unexpected error {e:?}"
             );
-            assert!(matches!(e.code(), ErrorCode::InvalidToken | ErrorCode::TokenExpired));
+            assert!(matches!(
+                e.code(),
+                ErrorCode::InvalidToken | ErrorCode::TokenExpired
+            ));
             None
         }
     }
@@ -61,7 +69,11 @@ fuzz_target!(|data: &[u8]| {
                 return;
             };
             let f = &fx[usize::from(pick) % fx.len()];
-            let original = if pick & 0x80 == 0 { &f.access } else { &f.refresh };
+            let original = if pick & 0x80 == 0 {
+                &f.access
+            } else {
+                &f.refresh
+            };
             let mut token = original.clone().into_bytes();
             for op in edits.chunks_exact(3) {
                 let at = usize::from(u16::from_le_bytes([op[0], op[1]]));
@@ -97,7 +109,10 @@ fuzz_target!(|data: &[u8]| {
             let token = hs256_sign(header, payload);
             both_kinds(&fx[0].codec, &token, NOW_MS);
             for other in &fx[1..] {
-                assert!(!both_kinds(&other.codec, &token, NOW_MS), "HS256 token accepted by an asymmetric keyring");
+                assert!(
+                    !both_kinds(&other.codec, &token, NOW_MS),
+                    "HS256 token accepted by an asymmetric keyring"
+                );
             }
         }
         _ => {

@@ -75,13 +75,19 @@ fuzz_target!(|data: &[u8]| {
             assert!(!encoded.starts_with('!'));
             // Refused by verify but parsed by must_update only for a build without the
             // algorithm's feature — all are enabled here.
-            assert!(must_update.is_err(), "verify refused what must_update parsed: {e:?}");
+            assert!(
+                must_update.is_err(),
+                "verify refused what must_update parsed: {e:?}"
+            );
         }
     }
     // Round trip with the configured hasher, now and then (it costs one hash).
-    if data.len() % 16 == 0 && password.len() <= 128 {
+    if data.len().is_multiple_of(16) && password.len() <= 128 {
         let made = hasher.hash(password);
         let v = hasher.verify(password, &made).expect("own hash parses");
-        assert!(v.matches && !v.must_update, "own hash does not verify: {made}");
+        assert!(
+            v.matches && !v.must_update,
+            "own hash does not verify: {made}"
+        );
     }
 });

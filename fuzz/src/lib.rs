@@ -18,9 +18,11 @@ pub const HS_SECRET: &[u8] = b"cutty-pyjwt-TEST-ONLY-secret-not-for-production";
 /// "Now" for the fuzz targets: the time the PyJWT vectors were made for.
 pub const NOW_MS: i64 = 1_800_000_000_000;
 
-const EC_PRIVATE: &str = include_str!("../../cutty-core/tests/vectors/keys/test_ec_p256_private.pem");
+const EC_PRIVATE: &str =
+    include_str!("../../cutty-core/tests/vectors/keys/test_ec_p256_private.pem");
 const EC_PUBLIC: &str = include_str!("../../cutty-core/tests/vectors/keys/test_ec_p256_public.pem");
-const ED_PRIVATE: &str = include_str!("../../cutty-core/tests/vectors/keys/test_ed25519_private.pem");
+const ED_PRIVATE: &str =
+    include_str!("../../cutty-core/tests/vectors/keys/test_ed25519_private.pem");
 const ED_PUBLIC: &str = include_str!("../../cutty-core/tests/vectors/keys/test_ed25519_public.pem");
 const RSA_PRIVATE: &str = include_str!("../../cutty-core/tests/vectors/keys/test_rsa_private.pem");
 const RSA_PUBLIC: &str = include_str!("../../cutty-core/tests/vectors/keys/test_rsa_public.pem");
@@ -134,7 +136,7 @@ pub fn password_work_is_small(encoded: &str) -> bool {
     };
     match name {
         "pbkdf2_sha256" | "pbkdf2_sha1" => {
-            num(encoded.splitn(4, '$').nth(1).unwrap_or("")) <= MAX_FUZZ_PBKDF2_ITERATIONS
+            num(encoded.split('$').nth(1).unwrap_or("")) <= MAX_FUZZ_PBKDF2_ITERATIONS
         }
         "argon2" => {
             let fields: Vec<&str> = encoded.split('$').collect();
@@ -164,8 +166,58 @@ pub fn password_work_is_small(encoded: &str) -> bool {
             n.saturating_mul(r).saturating_mul(p) <= MAX_FUZZ_SCRYPT_WORK
         }
         "bcrypt" | "bcrypt_sha256" => {
-            num(encoded.splitn(5, '$').nth(3).unwrap_or("")) <= MAX_FUZZ_BCRYPT_COST
+            num(encoded.split('$').nth(3).unwrap_or("")) <= MAX_FUZZ_BCRYPT_COST
         }
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_gate() {
+        let h = "A".repeat(44);
+        assert!(password_work_is_small(&format!(
+            "pbkdf2_sha256$10000$salt${h}"
+        )));
+        assert!(!password_work_is_small(&format!(
+            "pbkdf2_sha256$10001$salt${h}"
+        )));
+        assert!(!password_work_is_small(&format!(
+            "pbkdf2_sha1$10000000$salt${h}"
+        )));
+        assert!(!password_work_is_small(
+            "pbkdf2_sha256$99999999999999999999999$s$h"
+        ));
+        assert!(password_work_is_small("pbkdf2_sha256$+1000000$s$h")); // core refuses it
+        assert!(password_work_is_small(
+            "argon2$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA"
+        ));
+        assert!(!password_work_is_small(
+            "argon2$argon2id$v=19$m=102400,t=2,p=8$c2FsdA$aGFzaA"
+        ));
+        assert!(!password_work_is_small(
+            "argon2$argon2i$m=1048576,t=1,p=1$c2FsdA$aGFzaA"
+        ));
+        assert!(password_work_is_small(&format!(
+            "scrypt$16$salt$1$1${}",
+            "A".repeat(88)
+        )));
+        assert!(!password_work_is_small(&format!(
+            "scrypt$16384$salt$8$5${}",
+            "A".repeat(88)
+        )));
+        assert!(password_work_is_small(&format!(
+            "bcrypt$$2b$06${}",
+            "a".repeat(53)
+        )));
+        assert!(!password_work_is_small(&format!(
+            "bcrypt_sha256$$2b$12${}",
+            "a".repeat(53)
+        )));
+        assert!(password_work_is_small("!unusable"));
+        assert!(password_work_is_small(&"0".repeat(32)));
     }
 }
