@@ -78,9 +78,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("cutty_rate_limit_check_lua", |b| {
         b.iter(|| {
-            let d = rt
-                .block_on(limiter.check_key(&key, limit))
-                .expect("check");
+            let d = rt.block_on(limiter.check_key(&key, limit)).expect("check");
             black_box(d)
         });
     });
@@ -88,7 +86,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let now = u64::try_from(SystemClock.now_unix_ms()).unwrap_or(0);
             let d = rt
-                .block_on(check_and_count_with_cas(&store, &cas_key, &window, limit, now))
+                .block_on(check_and_count_with_cas(
+                    &store, &cas_key, &window, limit, now,
+                ))
                 .expect("check");
             black_box(d)
         });
