@@ -7,9 +7,7 @@
 //! | `memory` | [`memory`]: in-process maps | yes | everything; for tests and single-node use |
 //! | `sqlite` | [`sqlite::SqliteStore`]: one file, WAL mode, migrated on first use | yes | everything (the embedded default) |
 //! | `postgres` | [`postgres::PostgresStore`]: the same schema on PostgreSQL | no | everything |
-//!
-//! A `redis` feature (counters, revocations and lockouts on Redis; users and keys stay in
-//! SQL) is planned by the cutty-store issue and not built yet.
+//! | `redis` | [`redis::RedisStore`]: Lua scripts, one round trip per operation | no | rate-limit counters, lockouts, revocations, refresh families (users and keys stay in SQL) |
 //!
 //! Every SQL store implements all the cutty-core store traits (`UserStore`, `TokenStore`,
 //! `ApiKeyStore`, `BlockListStore`, `EventSink` + `EventStore`, `LockoutStore`,
@@ -57,6 +55,8 @@ use std::time::Duration;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]

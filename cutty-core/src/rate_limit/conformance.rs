@@ -24,7 +24,8 @@ use std::time::Duration;
 use crate::clock::{Clock, FakeClock};
 
 use super::{
-    CasOutcome, Decision, RateLimitConfig, RateLimitKey, RateLimitStore, RateLimiter, WindowState,
+    CasOutcome, Decision, RateLimitConfig, RateLimitKey, RateLimitStore, RateLimiter,
+    SlidingWindow, WindowState, check_and_count_with_cas,
 };
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -61,6 +62,9 @@ pub async fn run_all<S: RateLimitStore>(store: &S, clock: &FakeClock) {
     keys_are_independent(store, clock).await;
     concurrent_checks_admit_exactly_the_limit(store, clock).await;
     idle_state_expires(store, clock).await;
+    check_and_count_matches_the_model(store, clock).await;
+    cas_path_matches_the_model(store, clock).await;
+    check_and_count_edge_cases(store, clock).await;
 }
 
 /// The raw primitive: insert only if absent, swap only if equal, and a conflict returns
@@ -247,6 +251,178 @@ pub async fn idle_state_expires<S: RateLimitStore>(store: &S, clock: &FakeClock)
         Err(e) => panic!("store failed: {e}"),
     }
     assert_eq!(check(&limiter, &key, 4).await.remaining(), 3);
+}
+
+/// Which implementation of check-and-count a model run drives.
+#[derive(Clone, Copy)]
+enum Path {
+    /// The store's [`RateLimitStore::check_and_count`] (one round trip where overridden).
+    Store,
+    /// [`check_and_count_with_cas`]: the load + compare-and-swap primitives.
+    Cas,
+}
+
+async fn count<S: RateLimitStore>(
+    store: &S,
+    path: Path,
+    key: &RateLimitKey,
+    window: &SlidingWindow,
+    limit: NonZeroU32,
+    now: u64,
+) -> Decision {
+    let r = match path {
+        Path::Store => store.check_and_count(key, window, limit, now).await,
+        Path::Cas => check_and_count_with_cas(store, key, window, limit, now).await,
+    };
+    r.unwrap_or_else(|e| panic!("store failed during a check of {key} at {now} ms: {e}"))
+}
+
+async fn model_run<S: RateLimitStore>(store: &S, clock: &FakeClock, path: Path, tag: &str) {
+    let window = SlidingWindow::from_secs(nz(10));
+    let mut model: HashMap<RateLimitKey, WindowState> = HashMap::new();
+    let keys = [
+        (RateLimitKey::ApiKey(Arc::from(format!("{tag}-a"))), 1),
+        (RateLimitKey::ApiKey(Arc::from(format!("{tag}-b"))), 4),
+        (RateLimitKey::ApiKey(Arc::from(format!("{tag}-c"))), 9),
+    ];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for step in 0..400 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let (key, limit) = &keys[(x % keys.len() as u64) as usize];
+        // Gaps of 0 to 1.5 s over windows of 10 s; sometimes a clock 0–12 s behind.
+        let mut now = now_ms(clock);
+        clock.advance(Duration::from_millis((x >> 8) % 1_500));
+        if (x >> 40).is_multiple_of(16) {
+            now = now.saturating_sub((x >> 20) % 12_000);
+        } else {
+            now = now_ms(clock);
+        }
+        let stored = model.get(key).copied();
+        let expected = window.evaluate(stored, now, nz(*limit));
+        if let Some(next) = expected.next {
+            model.insert(key.clone(), next);
+        }
+        let got = count(store, path, key, &window, nz(*limit), now).await;
+        assert_eq!(
+            got, expected.decision,
+            "step {step}: {key} at {now} ms (stored {stored:?}) differs from the model"
+        );
+        let state = store
+            .load(key)
+            .await
+            .unwrap_or_else(|e| panic!("store failed: {e}"));
+        assert_eq!(
+            state,
+            model.get(key).copied(),
+            "step {step}: {key} stores a different state than the model"
+        );
+    }
+}
+
+/// [`RateLimitStore::check_and_count`] — the store's own, possibly one-round-trip, path —
+/// reaches exactly the model's decisions and leaves exactly the model's states, over a fixed
+/// pseudo-random sequence with bursts, window rolls and a clock that sometimes lags.
+pub async fn check_and_count_matches_the_model<S: RateLimitStore>(store: &S, clock: &FakeClock) {
+    model_run(store, clock, Path::Store, "conformance-one-trip").await;
+}
+
+/// The same as [`check_and_count_matches_the_model`] through the load + compare-and-swap
+/// primitives ([`check_and_count_with_cas`]), so both paths of a store that overrides
+/// `check_and_count` are held to the model.
+pub async fn cas_path_matches_the_model<S: RateLimitStore>(store: &S, clock: &FakeClock) {
+    model_run(store, clock, Path::Cas, "conformance-cas-path").await;
+}
+
+/// A grid of stored states around every branch of [`SlidingWindow::evaluate`] — absent,
+/// stale, previous window, current window, a clock behind the stored window; counts below,
+/// at and above the limit; offsets at the start, inside and at the end of the window;
+/// window lengths from 1 s to `u32::MAX` s and counts near `u32::MAX` — each written with
+/// `compare_and_swap` under a fresh key, then checked once with
+/// [`RateLimitStore::check_and_count`]: the decision and the stored state must be the model's.
+pub async fn check_and_count_edge_cases<S: RateLimitStore>(store: &S, clock: &FakeClock) {
+    let base = now_ms(clock);
+    let mut cases: Vec<(SlidingWindow, Option<WindowState>, u64, NonZeroU32)> = Vec::new();
+    for secs in [1u32, 60, 86_400] {
+        let window = SlidingWindow::from_secs(nz(secs));
+        let w = window.window_ms();
+        let k = window.window_index(base) + 3;
+        for limit in [1u32, 2, 7, 1000] {
+            let counts = [0u32, 1, limit / 2, limit - 1, limit, limit + 3];
+            for e in [0, 1, w / 3, w - 1] {
+                let now = k * w + e;
+                cases.push((window, None, now, nz(limit)));
+                for (i, delta) in [-2i64, -1, 0, 1].into_iter().enumerate() {
+                    let sw = k.saturating_add_signed(delta);
+                    for (j, &prev) in counts.iter().enumerate() {
+                        // Every count against a few others: enough to reach each branch.
+                        for &curr in counts.iter().skip((i + j) % 3).step_by(2) {
+                            let state = WindowState {
+                                window: sw,
+                                prev,
+                                curr,
+                            };
+                            cases.push((window, Some(state), now, nz(limit)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Extremes: values beyond exact double arithmetic, huge windows and limits.
+    let huge = SlidingWindow::from_secs(nz(u32::MAX));
+    let big = WindowState {
+        window: 0,
+        prev: u32::MAX - 1,
+        curr: u32::MAX - 1,
+    };
+    for (now, limit) in [(1, u32::MAX), (huge.window_ms() + 7, u32::MAX), (1, 5)] {
+        cases.push((huge, Some(big), now, nz(limit)));
+        cases.push((huge, None, now, nz(limit)));
+    }
+    let minute = SlidingWindow::from_secs(nz(60));
+    let late = WindowState {
+        window: u64::MAX / 60_000,
+        prev: 3,
+        curr: 1,
+    };
+    cases.push((minute, Some(late), u64::MAX, nz(10)));
+    cases.push((minute, Some(late), base, nz(10)));
+    cases.push((minute, None, (1 << 53) + 12_345, nz(10)));
+
+    for (i, (window, stored, now, limit)) in cases.into_iter().enumerate() {
+        let key = RateLimitKey::ApiKey(Arc::from(format!("conformance-edge-{i}")));
+        if let Some(state) = stored {
+            let ttl = Duration::from_millis(2 * window.window_ms());
+            let put = store
+                .compare_and_swap(&key, None, state, ttl)
+                .await
+                .unwrap_or_else(|e| panic!("store failed: {e}"));
+            assert_eq!(
+                put,
+                CasOutcome::Swapped,
+                "case {i}: fresh key must be absent"
+            );
+        }
+        let expected = window.evaluate(stored, now, limit);
+        let got = count(store, Path::Store, &key, &window, limit, now).await;
+        assert_eq!(
+            got,
+            expected.decision,
+            "case {i}: {stored:?} at {now} ms, window {} ms, limit {limit}",
+            window.window_ms()
+        );
+        let state = store
+            .load(&key)
+            .await
+            .unwrap_or_else(|e| panic!("store failed: {e}"));
+        assert_eq!(
+            state,
+            expected.next.or(stored),
+            "case {i}: {stored:?} at {now} ms: stored state differs from the model"
+        );
+    }
 }
 
 /// Polls every future until all are done, in order: concurrency without an executor.

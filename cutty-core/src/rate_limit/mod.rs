@@ -34,7 +34,9 @@
 //! request is admitted when `count + 1 ≤ limit`, then `curr` grows by one. Everything is
 //! exact integer arithmetic scaled by `W` (milliseconds), in one function,
 //! [`SlidingWindow::evaluate`]; stores only load and compare-and-swap the 16-byte state
-//! ([`RateLimitStore`]), so memory, Redis, SQL and a Durable Object decide identically.
+//! ([`RateLimitStore`]), so memory, Redis, SQL and a Durable Object decide identically. A
+//! networked store may instead run that same evaluation server-side in one round trip
+//! ([`RateLimitStore::check_and_count`]); the conformance suite holds it to the model.
 //!
 //! # Error bound (exact, and tested against a sliding log)
 //! With limit `L`, window `W` and admitted requests counted by an exact sliding log:
@@ -123,7 +125,6 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::{Error, LimitScope, StoreError};
@@ -141,7 +142,7 @@ mod tests;
 
 pub use gcra::GcraRateLimiter;
 pub use memory::{MemoryRateLimitStore, MemoryStoreConfig};
-pub use store::{CasOutcome, RateLimitKey, RateLimitStore};
+pub use store::{CasOutcome, RateLimitKey, RateLimitStore, check_and_count_with_cas};
 pub use window::{Evaluation, SlidingWindow, WindowState};
 
 /// The answer of one limit for one request.
@@ -437,29 +438,17 @@ impl<S: RateLimitStore, C: Clock> RateLimiter<S, C> {
         u64::try_from(self.clock.now_unix_ms()).unwrap_or(0)
     }
 
-    /// Checks and counts one request against one key's limit.
+    /// Checks and counts one request against one key's limit, with the store's
+    /// [`check_and_count`](RateLimitStore::check_and_count) (one round trip where the store
+    /// supports it).
     pub async fn check_key(
         &self,
         key: &RateLimitKey,
         limit: NonZeroU32,
     ) -> Result<Decision, StoreError> {
-        let now = self.now_ms();
-        let mut current = self.store.load(key).await?;
-        for _ in 0..MAX_CAS_ATTEMPTS {
-            let ev = self.window.evaluate(current, now, limit);
-            let Some(next) = ev.next else {
-                return Ok(ev.decision);
-            };
-            let ttl = Duration::from_millis(self.window.ttl_ms(&next, now));
-            match self.store.compare_and_swap(key, current, next, ttl).await? {
-                CasOutcome::Swapped => return Ok(ev.decision),
-                CasOutcome::Conflict(seen) => current = seen,
-            }
-        }
-        Err(StoreError::new(
-            crate::error::StoreErrorKind::Timeout,
-            "rate limit: compare-and-swap contention",
-        ))
+        self.store
+            .check_and_count(key, &self.window, limit, self.now_ms())
+            .await
     }
 
     /// Checks and counts a request against every limit that applies to it.

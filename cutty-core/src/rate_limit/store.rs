@@ -2,12 +2,13 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{LimitScope, StoreError};
+use crate::error::{LimitScope, StoreError, StoreErrorKind};
 
-use super::WindowState;
+use super::{Decision, MAX_CAS_ATTEMPTS, SlidingWindow, WindowState};
 
 /// What a limit counts: one client IP, one user, one API key, or everything.
 ///
@@ -73,6 +74,14 @@ pub enum CasOutcome {
 ///   `UPDATE … WHERE key = ? AND window = ? AND prev = ? AND curr = ?`, checking the row count.
 /// * Durable Object: single-threaded, so a read-compare-write in one request.
 ///
+/// # One round trip: [`check_and_count`](RateLimitStore::check_and_count)
+/// The limiter calls [`check_and_count`](RateLimitStore::check_and_count), whose provided
+/// body is the load + compare-and-swap loop above ([`check_and_count_with_cas`]): two round
+/// trips per admitted request on a networked store. A backend that can run the whole check
+/// server-side (a Redis Lua script, a Durable Object) overrides it with one atomic round trip
+/// that must answer exactly what [`SlidingWindow::evaluate`] answers and leave exactly the
+/// state it returns; the conformance suite checks both paths against the model.
+///
 /// Run [`conformance`](super::conformance) against every implementation.
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
@@ -90,6 +99,53 @@ pub trait RateLimitStore: Send + Sync {
         new: WindowState,
         ttl: Duration,
     ) -> Result<CasOutcome, StoreError>;
+
+    /// Atomically evaluates one request for `key` at `now_ms` against `limit` per `window`
+    /// ([`SlidingWindow::evaluate`] on the stored state) and, when it is admitted, stores the
+    /// new state (kept for [`SlidingWindow::ttl_ms`]). A refusal changes nothing.
+    ///
+    /// The provided body is [`check_and_count_with_cas`] (a load and at least one
+    /// compare-and-swap). Override it only with something at least as atomic that gives the
+    /// very same decisions and states — typically one server-side script, to save a round
+    /// trip.
+    async fn check_and_count(
+        &self,
+        key: &RateLimitKey,
+        window: &SlidingWindow,
+        limit: NonZeroU32,
+        now_ms: u64,
+    ) -> Result<Decision, StoreError> {
+        check_and_count_with_cas(self, key, window, limit, now_ms).await
+    }
+}
+
+/// The check-and-count of any [`RateLimitStore`] from its two primitives: load the state,
+/// evaluate it, compare-and-swap the new state in, and on a conflict re-evaluate against
+/// the state the store returned. Gives up after [`MAX_CAS_ATTEMPTS`] conflicts with a
+/// [`StoreErrorKind::Timeout`].
+pub async fn check_and_count_with_cas<S: RateLimitStore + ?Sized>(
+    store: &S,
+    key: &RateLimitKey,
+    window: &SlidingWindow,
+    limit: NonZeroU32,
+    now_ms: u64,
+) -> Result<Decision, StoreError> {
+    let mut current = store.load(key).await?;
+    for _ in 0..MAX_CAS_ATTEMPTS {
+        let ev = window.evaluate(current, now_ms, limit);
+        let Some(next) = ev.next else {
+            return Ok(ev.decision);
+        };
+        let ttl = Duration::from_millis(window.ttl_ms(&next, now_ms));
+        match store.compare_and_swap(key, current, next, ttl).await? {
+            CasOutcome::Swapped => return Ok(ev.decision),
+            CasOutcome::Conflict(seen) => current = seen,
+        }
+    }
+    Err(StoreError::new(
+        StoreErrorKind::Timeout,
+        "rate limit: compare-and-swap contention",
+    ))
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
@@ -108,6 +164,16 @@ impl<S: RateLimitStore + ?Sized> RateLimitStore for Arc<S> {
     ) -> Result<CasOutcome, StoreError> {
         (**self).compare_and_swap(key, expected, new, ttl).await
     }
+
+    async fn check_and_count(
+        &self,
+        key: &RateLimitKey,
+        window: &SlidingWindow,
+        limit: NonZeroU32,
+        now_ms: u64,
+    ) -> Result<Decision, StoreError> {
+        (**self).check_and_count(key, window, limit, now_ms).await
+    }
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
@@ -125,5 +191,15 @@ impl<S: RateLimitStore + ?Sized> RateLimitStore for &S {
         ttl: Duration,
     ) -> Result<CasOutcome, StoreError> {
         (**self).compare_and_swap(key, expected, new, ttl).await
+    }
+
+    async fn check_and_count(
+        &self,
+        key: &RateLimitKey,
+        window: &SlidingWindow,
+        limit: NonZeroU32,
+        now_ms: u64,
+    ) -> Result<Decision, StoreError> {
+        (**self).check_and_count(key, window, limit, now_ms).await
     }
 }
