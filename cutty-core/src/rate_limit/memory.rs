@@ -60,6 +60,11 @@ struct ShardInner<K> {
 /// * **Hot path**: one SipHash of the key, one uncontended lock of one of `shards` shards,
 ///   one probe, the integer arithmetic of [`SlidingWindow::evaluate`], unlock. No allocation
 ///   unless a new key is inserted into a full table slot group (amortised growth).
+/// * **Wall-clock steps back**: idleness is judged against the latest window written to a
+///   shard, so after the clock steps back by more than a window a key swept as idle starts
+///   afresh, and up to `limit` more requests may be admitted in a window already counted.
+///   The in-process [`MemoryRateLimiter`](super::MemoryRateLimiter) reads the monotonic
+///   clock and never sees such a step.
 /// * **Idle keys** (both windows slid out) are dropped by a sweep of the shard, run at most
 ///   once per window index per shard when a new key is inserted, or by [`sweep`](Self::sweep).
 /// * **At capacity** a new key first triggers eviction in its shard: idle keys; then, if
