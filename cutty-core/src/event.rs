@@ -749,7 +749,7 @@ pub mod conformance {
 mod tests {
     use super::*;
     use crate::clock::FakeClock;
-    use crate::lockout::block_on;
+    use futures::executor::block_on;
     use proptest::prelude::*;
     use std::sync::Mutex;
 

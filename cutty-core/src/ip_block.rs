@@ -598,7 +598,7 @@ pub mod conformance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lockout::block_on;
+    use futures::executor::block_on;
     use proptest::prelude::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
     use std::sync::Mutex;

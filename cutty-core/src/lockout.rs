@@ -849,28 +849,6 @@ impl LockoutStore for MemoryLockoutStore {
     }
 }
 
-/// Polls a future to completion on the current thread (tests only; no runtime in core).
-#[cfg(test)]
-pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
-}
-
 /// The conformance suite every [`LockoutStore`] must pass.
 ///
 /// Every function takes an empty store; those about the whole algorithm also take the
@@ -1193,6 +1171,7 @@ pub mod conformance {
 mod tests {
     use super::*;
     use crate::clock::FakeClock;
+    use futures::executor::block_on;
     use proptest::prelude::*;
     use std::time::Duration;
 

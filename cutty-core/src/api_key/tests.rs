@@ -1,10 +1,7 @@
 //! Service tests over a small in-memory store, and the conformance suite run against it.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Mutex;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -16,16 +13,7 @@ use super::*;
 use crate::clock::FakeClock;
 use crate::error::{Error, ErrorCode, StoreError, StoreErrorKind};
 
-/// Polls a future that never waits (the memory store) to completion.
-fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
+use futures::executor::block_on;
 
 #[derive(Default)]
 struct MemoryStore {
