@@ -2,92 +2,15 @@
 
 use std::fmt;
 
-use sha2::digest::generic_array::GenericArray;
-use sha2::digest::typenum::U64;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
-use super::key::{ApiKey, KEY_LEN};
+use super::key::ApiKey;
 
-type Block = GenericArray<u8, U64>;
-
-/// SHA-256 initial hash value (FIPS 180-4, 5.3.3).
-const SHA256_IV: [u32; 8] = [
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-];
-
-/// HMAC-SHA256 (RFC 2104) with both pad blocks already compressed: the chaining states after
-/// `K ^ ipad` and `K ^ opad`. Hashing a 38-byte key is then exactly two compressions of one
-/// block each (38 + 1 + 8 ≤ 64 and 32 + 1 + 8 ≤ 64), with no buffering and no key schedule.
-/// Unlike `hmac::Hmac`, the states are plain words and are zeroized on drop.
-struct PadStates {
-    inner: [u32; 8],
-    outer: [u32; 8],
-}
-
-impl PadStates {
-    fn new(secret: &[u8]) -> Self {
-        let mut k = Zeroizing::new([0u8; 64]);
-        if secret.len() > 64 {
-            let mut digest = Sha256::digest(secret);
-            k[..32].copy_from_slice(&digest);
-            digest.zeroize();
-        } else {
-            k[..secret.len()].copy_from_slice(secret);
-        }
-        Self {
-            inner: Self::pad_state(&k, 0x36),
-            outer: Self::pad_state(&k, 0x5c),
-        }
-    }
-
-    fn pad_state(k: &[u8; 64], pad: u8) -> [u32; 8] {
-        let mut block = Block::default();
-        for (b, k) in block.iter_mut().zip(k.iter()) {
-            *b = k ^ pad;
-        }
-        let mut state = SHA256_IV;
-        sha2::compress256(&mut state, std::slice::from_ref(&block));
-        block.zeroize();
-        state
-    }
-
-    /// HMAC-SHA256 of a 38-byte message.
-    #[inline]
-    fn mac_key(&self, message: &[u8; KEY_LEN]) -> [u8; 32] {
-        // Inner: the message after the 64-byte ipad block, padded into one block.
-        let mut block = Block::default();
-        block[..KEY_LEN].copy_from_slice(message);
-        block[KEY_LEN] = 0x80;
-        block[56..].copy_from_slice(&((64 + KEY_LEN as u64) * 8).to_be_bytes());
-        let mut state = self.inner;
-        sha2::compress256(&mut state, std::slice::from_ref(&block));
-        block.zeroize(); // it held the key
-        // Outer: the 32-byte inner digest after the opad block, padded into one block.
-        let mut outer_block = Block::default();
-        for (chunk, word) in outer_block[..32].chunks_exact_mut(4).zip(state) {
-            chunk.copy_from_slice(&word.to_be_bytes());
-        }
-        outer_block[32] = 0x80;
-        outer_block[56..].copy_from_slice(&((64 + 32u64) * 8).to_be_bytes());
-        let mut out_state = self.outer;
-        sha2::compress256(&mut out_state, std::slice::from_ref(&outer_block));
-        let mut out = [0u8; 32];
-        for (chunk, word) in out.chunks_exact_mut(4).zip(out_state) {
-            chunk.copy_from_slice(&word.to_be_bytes());
-        }
-        state.zeroize();
-        out
-    }
-}
-
-impl Drop for PadStates {
-    fn drop(&mut self) {
-        self.inner.zeroize();
-        self.outer.zeroize();
-    }
-}
+/// HMAC-SHA256 (RFC 2104) with both pad blocks already compressed, shared with PBKDF2
+/// (`crate::password::pbkdf2_fast`): hashing a 38-byte key is then exactly two compressions
+/// of one block each, and the states are wiped on drop.
+type PadStates = crate::password::pbkdf2_fast::PadStates<crate::password::pbkdf2_fast::Sha256>;
 
 /// Shortest accepted salt secret, in bytes. HMAC-SHA256 keys shorter than the 32-byte output
 /// weaken it; 16 is the floor we accept, 32 random bytes is what we recommend.
@@ -352,7 +275,7 @@ impl ApiKeyHasher {
     }
 
     fn mac(prepared: &PreparedSalt, key: &ApiKey) -> KeyHash {
-        KeyHash(prepared.pads.mac_key(key.as_bytes()))
+        KeyHash(prepared.pads.mac_bytes(key.as_bytes()))
     }
 
     /// Hashes `key` under the current salt: what a new (or rehashed) record stores.
@@ -413,6 +336,7 @@ mod tests {
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
+    use sha2::Sha256;
 
     fn salt(id: &str, secret: &str) -> ApiKeySalt {
         ApiKeySalt::new(SaltId::new(id).unwrap(), secret).unwrap()
@@ -515,7 +439,7 @@ mod tests {
             seed in any::<u64>(),
         ) {
             let key = ApiKey::generate(&mut StdRng::seed_from_u64(seed));
-            let ours = PadStates::new(&secret).mac_key(key.as_bytes());
+            let ours = PadStates::new(&secret).mac_bytes(key.as_bytes());
             let mut reference = Hmac::<Sha256>::new_from_slice(&secret).unwrap();
             reference.update(key.as_bytes());
             prop_assert_eq!(&ours[..], &reference.finalize().into_bytes()[..]);
@@ -530,7 +454,7 @@ mod tests {
             let mut reference = Hmac::<Sha256>::new_from_slice(&secret).unwrap();
             reference.update(key.as_bytes());
             assert_eq!(
-                PadStates::new(&secret).mac_key(key.as_bytes())[..],
+                PadStates::new(&secret).mac_bytes(key.as_bytes())[..],
                 reference.finalize().into_bytes()[..],
                 "salt length {len}"
             );

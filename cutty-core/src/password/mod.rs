@@ -70,7 +70,7 @@
 //! (ChaCha12 seeded and periodically reseeded from the operating system via `getrandom`).
 //! [`PasswordHasher::hash_with_rng`] takes any [`rand::CryptoRng`] instead.
 
-mod pbkdf2_fast;
+pub(crate) mod pbkdf2_fast;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};

@@ -92,10 +92,18 @@ fn finish<H: Md>(mut state: H::State, prefix_len: u64, data: &[u8]) -> H::State 
 }
 
 /// HMAC key states: the hash state after compressing `key ^ ipad`, and after `key ^ opad`.
-#[derive(Clone, Copy)]
+/// Shared by PBKDF2 and API-key hashing; the states are derived from the secret and are
+/// wiped on drop.
 pub(crate) struct PadStates<H: Md> {
     inner: H::State,
     outer: H::State,
+}
+
+impl<H: Md> Drop for PadStates<H> {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(self.inner.as_mut());
+        zeroize::Zeroize::zeroize(self.outer.as_mut());
+    }
 }
 
 impl<H: Md> PadStates<H> {
@@ -121,6 +129,14 @@ impl<H: Md> PadStates<H> {
         // Best effort: the key copy does not outlive this call.
         zeroize::Zeroize::zeroize(&mut k);
         Self { inner, outer }
+    }
+
+    /// HMAC of `message`, as bytes (`H::OUT` of the 32 are used).
+    pub(crate) fn mac_bytes(&self, message: &[u8]) -> [u8; 32] {
+        let state = self.mac(message);
+        let mut out = [0u8; 32];
+        store_be(state.as_ref(), &mut out[..H::OUT]);
+        out
     }
 
     /// HMAC of an arbitrary message (used for the first PBKDF2 block).
