@@ -147,6 +147,11 @@ pub fn parse_authorization(value: &[u8]) -> Result<Credential<'_>, Error> {
     let token_start = rest.iter().position(|&b| b != b' ').ok_or_else(malformed)?;
     let token = &rest[token_start..];
     if !is_b64token(token) {
+        // A credential that announces itself as an API key is judged as one: the contract
+        // answers a key that is not `cutty_` + 32 base62 characters with API_001.
+        if token.starts_with(crate::api_key::KEY_PREFIX.as_bytes()) {
+            return Err(Error::ApiKeyMalformed);
+        }
         return Err(malformed());
     }
     // A b64token is ASCII, hence UTF-8: this conversion cannot fail.
@@ -181,6 +186,14 @@ mod tests {
 
     fn is_malformed(r: Result<Credential<'_>, Error>) -> bool {
         matches!(r, Err(Error::InvalidToken(InvalidTokenReason::Malformed)))
+    }
+
+    #[test]
+    fn malformed_api_keys_are_api_001_not_auth_001() {
+        let r =
+            parse_authorization("Bearer cutty_0123456789abcdefghijklmnopqrstu\u{e9}".as_bytes());
+        assert!(matches!(r, Err(Error::ApiKeyMalformed)), "{r:?}");
+        assert!(is_malformed(parse_authorization(b"Bearer not a token")));
     }
 
     #[test]

@@ -480,6 +480,10 @@ pub enum Error {
     /// `DB_001`…`DB_005`.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `FILE_001` 500: an upload (or a processed list) could not be written to file storage.
+    /// The store error is kept for logs; clients see only the code.
+    #[error("file storage failed: {0}")]
+    FileStorage(#[source] StoreError),
     /// Any other contract code with no extra data (routing, bodies, files).
     #[error("{0}")]
     Code(ErrorCode),
@@ -508,6 +512,7 @@ impl Error {
             Self::IpBlocked => ErrorCode::IpBlocked,
             Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
             Self::Store(e) => e.code(),
+            Self::FileStorage(_) => ErrorCode::UploadStorageFailed,
             Self::Code(code) => *code,
         }
     }

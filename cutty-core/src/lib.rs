@@ -23,6 +23,8 @@
 //! | [`ip_block`] | the admin block list of IPs and CIDR ranges |
 //! | [`client_ip`] | trusted-proxy-aware client-IP resolution |
 //! | [`event`] | security events, their sink and query traits |
+//! | [`file`](mod@file) | uploads (names, formats, limits), file and blob store traits, CSV list processing |
+//! | [`app`] | the facade: every contract operation over the modules above ([`app::Cutty`]) |
 //!
 //! ## Async convention
 //! Store traits are `async` through [`async_trait`]. On native targets their futures are
@@ -42,11 +44,13 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod api_key;
+pub mod app;
 pub mod auth_header;
 pub mod client_ip;
 pub mod clock;
 pub mod error;
 pub mod event;
+pub mod file;
 pub mod ip_block;
 pub mod lockout;
 pub mod password;
