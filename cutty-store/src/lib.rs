@@ -5,14 +5,16 @@
 //! | feature | backend | default | holds |
 //! |---|---|---|---|
 //! | `memory` | [`memory`]: in-process maps | yes | everything; for tests and single-node use |
-//! | `sqlite` | [`sqlite::SqliteStore`]: one file, WAL mode, migrated on first use | yes | everything (the embedded default) |
-//! | `postgres` | [`postgres::PostgresStore`]: the same schema on PostgreSQL | no | everything |
+//! | `sqlite` | [`sqlite::SqliteStore`]: one file, WAL mode, migrated on first use | yes | everything but file bytes (the embedded default) |
+//! | `postgres` | [`postgres::PostgresStore`]: the same schema on PostgreSQL | no | everything but file bytes |
 //! | `redis` | [`redis::RedisStore`]: Lua scripts, one round trip per operation | no | rate-limit counters, lockouts, revocations, refresh families (users and keys stay in SQL) |
+//! | `fs` | [`fs::FsBlobStore`]: one file per upload under `CUTTY_FILES_DIR`, written atomically and fsynced | yes (and with `sqlite` or `postgres`) | uploaded files' bytes (`BlobStore`) |
 //!
 //! Every SQL store implements all the cutty-core store traits (`UserStore`, `TokenStore`,
 //! `ApiKeyStore`, `BlockListStore`, `EventSink` + `EventStore`, `LockoutStore`,
-//! `RateLimitStore`) and offers `maintenance(now_ms, retention_days)`; [`memory`] has one
-//! type per trait.
+//! `RateLimitStore`, `FileStore`) and offers `maintenance(now_ms, retention_days)`; [`memory`]
+//! has one type per trait. File bytes go to a `BlobStore`: [`fs::FsBlobStore`] or
+//! [`memory::MemoryBlobStore`].
 //!
 //! Every backend runs the same conformance suites that `cutty-core` ships behind its
 //! `testing` feature, so "the same semantics everywhere" is a test, not a promise.
@@ -51,6 +53,8 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "fs")]
+pub mod fs;
 #[cfg(feature = "memory")]
 pub mod memory;
 #[cfg(feature = "postgres")]

@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 use crate::sql::api_keys::impl_api_key_store;
 use crate::sql::block_list::impl_block_list_store;
 use crate::sql::events::impl_event_store;
+use crate::sql::files::impl_file_store;
 use crate::sql::lockout::impl_lockout_store;
 use crate::sql::rate_limit::impl_rate_limit_store;
 use crate::sql::tokens::impl_token_store;
@@ -80,6 +81,8 @@ impl_token_store!(SqliteStore);
 impl_api_key_store!(SqliteStore);
 impl_block_list_store!(SqliteStore);
 impl_event_store!(SqliteStore);
+impl_file_store!(SqliteStore);
 impl_lockout_store!(SqliteStore);
 impl_rate_limit_store!(SqliteStore);
 impl_maintenance!(SqliteStore);
+crate::sql::health::impl_health_check!(SqliteStore);

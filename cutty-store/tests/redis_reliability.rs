@@ -129,3 +129,12 @@ async fn a_bad_url_is_refused_without_leaking_it() {
     assert_eq!(err.kind(), StoreErrorKind::Unavailable);
     assert!(!format!("{err} {err:?}").contains("s3cret"));
 }
+
+/// The `/health/auth` probe of the cache is a `PING`.
+#[tokio::test]
+async fn the_health_probe_pings() {
+    let store = connect(&fresh_prefix()).await;
+    cutty_core::app::HealthCheck::ping(&store)
+        .await
+        .expect("redis is up");
+}

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use cutty_core::app::HealthCheck;
 use cutty_core::clock::FakeClock;
 use cutty_core::error::StoreErrorKind;
 use cutty_core::event::{EventSink, EventStore, EventType, SecurityEvent};
@@ -309,7 +310,10 @@ async fn postgres_going_down_under_a_store_is_unavailable() {
     let jti = Uuid::new_v4();
     store.revoke_token(jti, T + DAY, T).await.expect("revoke");
     assert!(store.is_token_revoked(jti, T).await.expect("read"));
+    HealthCheck::ping(&store).await.expect("up");
     proxy.pull();
+    let err = HealthCheck::ping(&store).await.expect_err("down");
+    assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err:?}");
     for _ in 0..3 {
         let err = store
             .is_token_revoked(jti, T)
@@ -376,4 +380,16 @@ async fn unreadable_rows_are_a_schema_mismatch() {
     let err = store.list().await.expect_err("bad network");
     assert_eq!(err.kind(), StoreErrorKind::SchemaMismatch);
     store.close().await;
+}
+
+/// `/health/auth` probes: SQLite and the in-memory store answer when they are up.
+#[tokio::test]
+async fn health_checks_answer_when_up() {
+    let (store, _dir) = common::sqlite().await;
+    HealthCheck::ping(&store).await.expect("sqlite up");
+    store.close().await;
+    let err = HealthCheck::ping(&store).await.expect_err("closed pool");
+    assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err:?}");
+    let memory = cutty_store::memory::MemoryUserStore::default();
+    HealthCheck::ping(&memory).await.expect("memory up");
 }

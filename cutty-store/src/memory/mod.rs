@@ -11,6 +11,9 @@ pub use block_list::MemoryBlockListStore;
 pub use events::{DEFAULT_EVENT_CAPACITY, MemoryEventStore};
 pub use tokens::MemoryTokenStore;
 
+/// File metadata and contents in memory: cutty-core's stores (they pass the same
+/// conformance suites here).
+pub use cutty_core::file::{MemoryBlobStore, MemoryFileStore};
 /// Lockout states in memory: cutty-core's bounded, sharded store (it passes the same
 /// conformance suite here).
 pub use cutty_core::lockout::MemoryLockoutStore;
@@ -125,5 +128,13 @@ impl UserStore for MemoryUserStore {
         required: bool,
     ) -> Result<bool, StoreError> {
         self.update(id, |u| u.password_reset_required = required)
+    }
+}
+
+/// The in-memory "database" is up whenever the process is.
+#[async_trait]
+impl cutty_core::app::HealthCheck for MemoryUserStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }

@@ -352,6 +352,14 @@ fn as_opt_string(v: &Value) -> Option<Option<String>> {
     }
 }
 
+#[async_trait::async_trait]
+impl cutty_core::app::HealthCheck for RedisStore {
+    /// [`RedisStore::ping`].
+    async fn ping(&self) -> Result<(), StoreError> {
+        RedisStore::ping(self).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,8 @@ use cutty_core::error::{StoreError, StoreErrorKind};
 pub(crate) mod api_keys;
 pub(crate) mod block_list;
 pub(crate) mod events;
+pub(crate) mod files;
+pub(crate) mod health;
 pub(crate) mod lockout;
 pub(crate) mod rate_limit;
 pub(crate) mod tokens;
@@ -155,6 +157,12 @@ macro_rules! impl_user_store {
                 &self,
                 login: &str,
             ) -> Result<Option<cutty_core::user::User>, cutty_core::error::StoreError> {
+                // No stored username or email holds NUL (registration refuses it, and
+                // PostgreSQL cannot store it in text): such a name matches nobody. Answering
+                // here keeps PostgreSQL from failing the query with a 500.
+                if login.contains('\0') {
+                    return Ok(None);
+                }
                 let q = crate::sql::q_user_by_login();
                 let key = cutty_core::user::fold_case(login);
                 let fut = sqlx::query_as::<_, crate::sql::UserRow>(&q).bind(key).fetch_optional(&self.pool);
