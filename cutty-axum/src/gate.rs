@@ -1,0 +1,327 @@
+//! The gate: [`GateLayer`], a tower layer that resolves the client IP, refuses blocked IPs,
+//! authenticates and rate-limits every request before it reaches a handler.
+//!
+//! # What happens to a request
+//! The path (as the layer sees it: inside [`Router::nest`](axum::Router::nest) the prefix
+//! is already stripped) decides its [`RouteClass`] (default: [`classify`]):
+//!
+//! | class | paths | client IP | block list (`403 SEC_001`) | `Authorization` | rate limit + `X-RateLimit-*` |
+//! |---|---|---|---|---|---|
+//! | [`Exempt`](RouteClass::Exempt) | `/health`, `/health/auth` | – | – | – | – |
+//! | [`Public`](RouteClass::Public) | `/docs`, `/openapi.json`, any other non-`/api` path | yes | yes | – | – |
+//! | [`Api`](RouteClass::Api) | `/api`, `/api/…` | yes | yes | verified | counted |
+//!
+//! For an `Api` request the layer calls [`Cutty::gate`]: the client IP from the socket peer
+//! and the forwarding headers (trusted proxies only), the block list, the `Authorization`
+//! header, and the rate limits (the IP's when there are no or failed credentials, else the
+//! user's or the key's, plus the global one). Then:
+//!
+//! * blocked: `403 SEC_001`, counted against the IP limit, with `X-RateLimit-*`;
+//! * refused by a limit: `429 RATE_00x` with `Retry-After` and the `X-RateLimit-*` headers;
+//! * otherwise the request goes on with a [`GateOutcome`] and a [`ClientIp`] in its
+//!   extensions, and `X-RateLimit-Limit/Remaining/Reset` are added to whatever the inner
+//!   service answers — successes, errors, 404s alike.
+//!
+//! Failed credentials do **not** stop the request here: an anonymous route (login) works
+//! with a stale `Authorization` header, an unknown route is still `404 REQ_003`, and a
+//! route that needs a caller answers the credential's error through its extractor
+//! ([`Authenticated`](crate::auth::Authenticated) and friends).
+//!
+//! # The peer address
+//! The peer comes from axum's [`ConnectInfo<SocketAddr>`] extension: serve with
+//! `into_make_service_with_connect_info::<SocketAddr>()` (or add
+//! [`MockConnectInfo`](axum::extract::connect_info::MockConnectInfo) in tests). Without it
+//! every request would share one address, so the layer uses `0.0.0.0` and logs a warning
+//! (once).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
+use cutty_core::app::{Caller, Cutty};
+use cutty_core::client_ip::ForwardedHeaders;
+use cutty_core::error::Error;
+use cutty_core::rate_limit::RateLimitOutcome;
+use tower::{Layer, Service};
+
+use crate::error::error_response;
+use crate::request_id::{self, BoxResponseFuture, RequestId};
+use crate::state::CuttyState;
+
+/// `X-RateLimit-Limit`.
+pub const RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+/// `X-RateLimit-Remaining`.
+pub const RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+/// `X-RateLimit-Reset`.
+pub const RATE_LIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+/// What the gate does with a path (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteClass {
+    /// Health checks: nothing at all (not even the block list).
+    Exempt,
+    /// Documentation and anything outside the API: block list only.
+    Public,
+    /// The API: block list, authentication, rate limits and their headers.
+    Api,
+}
+
+/// The default classification: `/health` and `/health/auth` are exempt, `/api` and
+/// everything under `/api/` is the API, the rest (`/docs`, `/openapi.json`, unknown paths)
+/// is public.
+pub fn classify(path: &str) -> RouteClass {
+    match path {
+        "/health" | "/health/auth" => RouteClass::Exempt,
+        "/api" => RouteClass::Api,
+        p if p.starts_with("/api/") => RouteClass::Api,
+        _ => RouteClass::Public,
+    }
+}
+
+/// The resolved client IP of a request, put in its extensions by the gate (and an
+/// extractor, see [`crate::auth`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientIp(pub IpAddr);
+
+/// What the gate found out about an `/api` request, in its extensions. Cheap to clone.
+#[derive(Clone)]
+pub struct GateOutcome {
+    inner: Arc<OutcomeInner>,
+}
+
+struct OutcomeInner {
+    ip: IpAddr,
+    caller: Result<Option<Caller>, Error>,
+    limits: RateLimitOutcome,
+}
+
+impl GateOutcome {
+    /// The resolved client IP.
+    pub fn ip(&self) -> IpAddr {
+        self.inner.ip
+    }
+
+    /// The caller: `Ok(None)` without `Authorization`, `Err` when the credentials failed.
+    pub fn caller(&self) -> Result<Option<&Caller>, &Error> {
+        self.inner.caller.as_ref().map(Option::as_ref)
+    }
+
+    /// The rate-limit outcome the headers were written from.
+    pub fn limits(&self) -> &RateLimitOutcome {
+        &self.inner.limits
+    }
+}
+
+impl fmt::Debug for GateOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GateOutcome")
+            .field("ip", &self.inner.ip)
+            .field("caller", &self.inner.caller)
+            .field("limits", &self.inner.limits)
+            .finish()
+    }
+}
+
+/// Writes `X-RateLimit-Limit`, `-Remaining` and `-Reset` for `outcome`.
+pub fn write_rate_limit_headers(headers: &mut HeaderMap, outcome: &RateLimitOutcome) {
+    let d = &outcome.decision;
+    headers.insert(RATE_LIMIT_LIMIT, HeaderValue::from(d.limit()));
+    headers.insert(RATE_LIMIT_REMAINING, HeaderValue::from(d.remaining()));
+    headers.insert(RATE_LIMIT_RESET, HeaderValue::from(d.reset()));
+}
+
+/// The forwarding headers of a request, each the last field line when repeated.
+pub fn forwarded_headers(headers: &HeaderMap) -> ForwardedHeaders<'_> {
+    let last = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .next_back()
+            .map(HeaderValue::as_bytes)
+    };
+    ForwardedHeaders {
+        cf_connecting_ip: last("cf-connecting-ip"),
+        x_forwarded_for: last("x-forwarded-for"),
+        x_real_ip: last("x-real-ip"),
+    }
+}
+
+static MISSING_PEER_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// The socket peer from `ConnectInfo<SocketAddr>`, or `0.0.0.0` (warned once).
+pub fn peer_ip<B>(req: &Request<B>) -> IpAddr {
+    peer_ip_from_extensions(req.extensions())
+}
+
+pub(crate) fn peer_ip_from_extensions(ext: &axum::http::Extensions) -> IpAddr {
+    match ext.get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(addr)) => addr.ip(),
+        None => {
+            if !MISSING_PEER_WARNED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "no ConnectInfo<SocketAddr> on the request: serve with \
+                     into_make_service_with_connect_info::<SocketAddr>(); using 0.0.0.0"
+                );
+            }
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        }
+    }
+}
+
+/// Renders `error` for the current request (its id from the task-local, else a new one).
+fn render(error: &Error) -> Response<Body> {
+    let id = request_id::current().unwrap_or_else(RequestId::generate);
+    error_response(error, &id)
+}
+
+/// The gate as a tower layer (see the [module docs](self)).
+#[derive(Clone)]
+pub struct GateLayer {
+    state: CuttyState,
+    classify: fn(&str) -> RouteClass,
+}
+
+impl GateLayer {
+    /// A gate over `state`'s facade with the default [`classify`].
+    pub fn new(state: CuttyState) -> Self {
+        Self { state, classify }
+    }
+
+    /// Replaces the path classification (e.g. when the API lives under another prefix in a
+    /// stack that does not strip it).
+    pub fn with_classifier(mut self, classify: fn(&str) -> RouteClass) -> Self {
+        self.classify = classify;
+        self
+    }
+}
+
+impl fmt::Debug for GateLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GateLayer")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for GateLayer {
+    type Service = Gate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Gate {
+            inner,
+            state: self.state.clone(),
+            classify: self.classify,
+        }
+    }
+}
+
+/// The service of [`GateLayer`].
+#[derive(Clone)]
+pub struct Gate<S> {
+    inner: S,
+    state: CuttyState,
+    classify: fn(&str) -> RouteClass,
+}
+
+impl<S> Gate<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Gate<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gate")
+            .field("inner", &self.inner)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for Gate<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    ResBody: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let class = (self.classify)(req.uri().path());
+        // The ready service answers this request; a fresh clone waits for the next one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Box::pin(async move {
+            let cutty: &Cutty = state.cutty();
+            match class {
+                RouteClass::Exempt => Ok(inner.call(req).await?.map(Body::new)),
+                RouteClass::Public => {
+                    let ip = cutty.client_ip(peer_ip(&req), &forwarded_headers(req.headers()));
+                    if let Err(e) = cutty.check_blocked(ip).await {
+                        return Ok(render(&e));
+                    }
+                    req.extensions_mut().insert(ClientIp(ip));
+                    Ok(inner.call(req).await?.map(Body::new))
+                }
+                RouteClass::Api => {
+                    let peer = peer_ip(&req);
+                    let gate = {
+                        let headers = req.headers();
+                        let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+                        cutty
+                            .gate(peer, &forwarded_headers(headers), authorization)
+                            .await
+                    };
+                    let gate = match gate {
+                        Ok(g) => g,
+                        Err(e) => return Ok(render(&e)),
+                    };
+                    let limits = gate.limits;
+                    if let Some(e) = gate.refusal() {
+                        let mut response = render(&e);
+                        write_rate_limit_headers(response.headers_mut(), &limits);
+                        return Ok(response);
+                    }
+                    if let Err(e) = &gate.caller
+                        && e.http_status() >= 500
+                    {
+                        tracing::warn!(error = %e, "authentication failed on a store error");
+                    }
+                    req.extensions_mut().insert(ClientIp(gate.ip));
+                    req.extensions_mut().insert(GateOutcome {
+                        inner: Arc::new(OutcomeInner {
+                            ip: gate.ip,
+                            caller: gate.caller,
+                            limits,
+                        }),
+                    });
+                    let mut response = inner.call(req).await?.map(Body::new);
+                    write_rate_limit_headers(response.headers_mut(), &limits);
+                    Ok(response)
+                }
+            }
+        })
+    }
+}
