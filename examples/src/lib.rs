@@ -1,8 +1,18 @@
 //! # cutty-examples
 //!
-//! The reference server (`cutty serve`) and the admin CLI, one binary called `cutty`. Filled
-//! by the cutty-axum/reference-server issue.
+//! The reference server (`cutty serve`) and the admin CLI, one binary called `cutty`.
 //!
-//! **Status: skeleton.** This crate is laid down by the workspace issue so the dependency
-//! graph is fixed; its contents arrive with the issue named above. Nothing here is usable yet.
+//! | module | what it holds |
+//! |---|---|
+//! | [`cli`] | the command line: `serve` and the operator commands |
+//! | [`config`] | the contract's environment variables and the `CUTTY_CONFIG` TOML file |
+//! | [`metrics`] | the Prometheus counters of `/metrics` |
+//! | [`server`] | `cutty serve`: logging, CORS, timeouts, `/metrics`, graceful shutdown |
+//! | [`wiring`] | stores and settings from the configuration; the facade they make |
 #![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod metrics;
+pub mod server;
+pub mod wiring;
