@@ -93,6 +93,21 @@ for a in ("192.0.2.1", " 10.0.0.0/8 ", "10.1.2.3/8", "::ffff:192.0.2.0/120", "20
           "1.2.3.4/33", "::/0", "::ffff:0:0/96"):
     seed("ip_or_cidr", a)
 
+# CSV lists: option bytes (dedupe, columns, split; which of a/b/c/x) then the CSV.
+csvs = [
+    b"a,b,c\n1,2,3\n1,2,3\n4,5\n6,7,8\n",
+    b"\xef\xbb\xbfa,b\r\n\"q,1\",\"x\"\"y\"\r\n\r\n2,\"multi\nline\"\r\n",
+    b"a,a,b\n1,2,3\n",
+    b"x\n\"\"\n\n\xff\n",
+    b"a,b\n\xc3,\xa9\n\xc3\xa9,ok\n",
+    b"",
+    b"\xef\xbb\xbf",
+    b"c,b,a\n" + b"".join(b"%d,%d,%d\n" % (i % 7, i % 3, i) for i in range(60)),
+]
+for body in csvs:
+    for flags, pick in ((0, 0), (1, 0), (2, 0b0011), (3, 0b10110), (1 | (2 << 2), 0), (3 | (1 << 2), 0b1000)):
+        seed("csv_process", bytes([flags, pick]) + body)
+
 for t in sorted(os.listdir(corpus)):
     print(f"corpus {t}: {len(os.listdir(os.path.join(corpus, t)))} files")
 PY

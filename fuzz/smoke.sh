@@ -15,7 +15,7 @@ cd "$here"
 seconds="${FUZZ_SECONDS:-20}"
 toolchain="${FUZZ_TOOLCHAIN:-nightly}"
 all_targets=(jwt_verify password_verify api_key_parse auth_header client_ip events_query
-             trusted_proxies ip_or_cidr)
+             trusted_proxies ip_or_cidr csv_process)
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

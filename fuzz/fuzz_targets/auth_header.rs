@@ -38,8 +38,13 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
+        // A credential that announces itself as an API key (`cutty_…`) but is not a token
+        // is API_001; everything else malformed is AUTH_001.
         Err(e) => assert!(
-            matches!(e, Error::InvalidToken(InvalidTokenReason::Malformed)),
+            matches!(
+                e,
+                Error::InvalidToken(InvalidTokenReason::Malformed) | Error::ApiKeyMalformed
+            ),
             "{e:?}"
         ),
     }
