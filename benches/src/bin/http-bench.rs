@@ -1,0 +1,154 @@
+//! A tiny HTTP server for `benches/http/run.sh`: the same trivial handler
+//! (`GET /api/hello`) served four ways, chosen by the first argument.
+//!
+//! - `bare`: axum, nothing in front.
+//! - `cutty_mem`: behind Cutty's full stack (request ids, gate: JWT authentication with
+//!   revocation check and user look-up, sliding-window rate limit), in-memory stores.
+//! - `cutty_redis`: the same, with rate-limit counters, token revocations and lockouts in
+//!   Redis on 127.0.0.1:6379 (or `CUTTY_TEST_REDIS_URL`), under a fresh key prefix.
+//! - `governor`: behind `tower_governor` alone (per-IP GCRA), as a peer.
+//!
+//! It binds 127.0.0.1:0, prints `listening on http://ADDR` and, for the Cutty modes,
+//! `token: JWT` (an access token for a registered user) to stdout. Limits are set so high
+//! that no request is refused: the run measures the cost of checking, not of refusing.
+#![forbid(unsafe_code)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use cutty_axum::auth::AuthUser;
+use cutty_axum::{CuttyState, GateLayer, RequestIdLayer, TokioPasswordWork};
+use cutty_core::api_key::{ApiKeyHasher, ApiKeySalt, SaltId};
+use cutty_core::app::{Cutty, RegisterRequest, Settings, Stores};
+use cutty_core::clock::SystemClock;
+use cutty_core::lockout::MemoryLockoutStore;
+use cutty_core::password::PasswordHasher;
+use cutty_core::rate_limit::{MemoryRateLimitStore, MemoryStoreConfig};
+use cutty_core::token::{Algorithm, Keyring};
+use cutty_store::memory::{
+    MemoryApiKeyStore, MemoryBlockListStore, MemoryEventStore, MemoryTokenStore, MemoryUserStore,
+};
+use cutty_store::redis::{RedisOptions, RedisStore};
+
+/// Every quota of the benchmark: never reached within a run.
+const HUGE: u32 = 1_000_000_000;
+
+async fn hello() -> &'static str {
+    "hello"
+}
+
+async fn hello_user(AuthUser(user): AuthUser) -> String {
+    format!("hello {}", user.user().id)
+}
+
+async fn cutty(redis: bool) -> Result<(Router, String), Box<dyn std::error::Error>> {
+    let mut stores = Stores {
+        users: Arc::new(MemoryUserStore::new()),
+        tokens: Arc::new(MemoryTokenStore::new()),
+        api_keys: Arc::new(MemoryApiKeyStore::new()),
+        rate_limits: Arc::new(MemoryRateLimitStore::new(MemoryStoreConfig::default())),
+        lockouts: Arc::new(MemoryLockoutStore::default()),
+        block_list: Arc::new(MemoryBlockListStore::new()),
+        events: Arc::new(MemoryEventStore::new()),
+        health: Vec::new(),
+    };
+    if redis {
+        let url = std::env::var("CUTTY_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let options = RedisOptions {
+            prefix: format!("cutty-http-bench-{}:", uuid::Uuid::new_v4().simple()),
+            ..RedisOptions::default()
+        };
+        let store = Arc::new(RedisStore::connect(&url, options).await?);
+        stores.rate_limits = store.clone();
+        stores.tokens = store.clone();
+        stores.lockouts = store;
+    }
+    let secret: [u8; 32] = rand::random();
+    let salt: [u8; 32] = rand::random();
+    let mut settings = Settings::new(
+        Keyring::hmac(Algorithm::HS256, &secret)?,
+        ApiKeyHasher::new(ApiKeySalt::new(SaltId::new("bench")?, salt.to_vec())?),
+    );
+    // Registration hashes once; the measured path never hashes.
+    settings.password_hasher = PasswordHasher::new().with_iterations(1000)?;
+    let huge = NonZeroU32::new(HUGE).ok_or("zero")?;
+    settings.rate_limit.ip = huge;
+    settings.rate_limit.user = huge;
+    settings.rate_limit.api_key = huge;
+    let cutty = Cutty::new(
+        stores,
+        settings,
+        Arc::new(SystemClock),
+        Arc::new(TokioPasswordWork::new(
+            TokioPasswordWork::default_concurrency(),
+        )),
+    )?;
+    let registered = cutty
+        .register(
+            RegisterRequest {
+                username: "bench-user".to_owned(),
+                email: "bench@example.com".to_owned(),
+                password: "correct horse battery".into(),
+            },
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+        )
+        .await?;
+    let state = CuttyState::new(cutty);
+    let router = Router::new()
+        .route("/api/hello", get(hello_user))
+        .layer(GateLayer::new(state.clone()))
+        .layer(RequestIdLayer::new())
+        .with_state(state);
+    Ok((router, registered.tokens.access_token))
+}
+
+fn governor() -> Result<Router, Box<dyn std::error::Error>> {
+    use tower_governor::GovernorLayer;
+    use tower_governor::governor::GovernorConfigBuilder;
+    let config = GovernorConfigBuilder::default()
+        .per_nanosecond(1)
+        .burst_size(HUGE)
+        .finish()
+        .ok_or("governor config")?;
+    Ok(Router::new()
+        .route("/api/hello", get(hello))
+        .layer(GovernorLayer::new(Arc::new(config))))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    let (router, token) = match mode.as_str() {
+        "bare" => (Router::new().route("/api/hello", get(hello)), None),
+        "cutty_mem" => {
+            let (r, t) = cutty(false).await?;
+            (r, Some(t))
+        }
+        "cutty_redis" => {
+            let (r, t) = cutty(true).await?;
+            (r, Some(t))
+        }
+        "governor" => (governor()?, None),
+        other => {
+            return Err(format!(
+                "unknown mode {other:?}: bare | cutty_mem | cutty_redis | governor"
+            )
+            .into());
+        }
+    };
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    if let Some(token) = token {
+        println!("token: {token}");
+    }
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
+    Ok(())
+}
