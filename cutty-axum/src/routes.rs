@@ -41,12 +41,17 @@ type ApiResult<T> = Result<T, ApiError>;
 /// cutty_axum::router(state))` serves `/auth/api/accounts/login`, `/auth/health`, …; the
 /// layers inside see the path without the prefix, so the gate classifies it the same way.
 pub fn router(state: CuttyState) -> Router {
+    // One `layer` call for the whole stack: axum wraps (and boxes) every route once per
+    // call, and each wrapper costs allocations on every request.
     routes()
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(CatchPanicLayer::new())
-        .layer(GateLayer::new(state.clone()))
-        .layer(CatchPanicLayer::new())
-        .layer(RequestIdLayer::new())
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(RequestIdLayer::new())
+                .layer(CatchPanicLayer::new())
+                .layer(GateLayer::new(state.clone()))
+                .layer(CatchPanicLayer::new())
+                .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)),
+        )
         .with_state(state)
 }
 

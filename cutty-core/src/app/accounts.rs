@@ -339,11 +339,11 @@ impl Cutty {
         let u = caller.require_jwt()?;
         self.inner
             .tokens
-            .logout(&u.access, req.refresh_token.as_deref())
+            .logout(u.access(), req.refresh_token.as_deref())
             .await?;
         let event = self
             .event(EventType::Logout, true)
-            .with_user(u.user.id)
+            .with_user(u.user().id)
             .with_ip(ip);
         self.audit(event).await;
         Ok(())
@@ -376,14 +376,14 @@ impl Cutty {
                 let u = c.require_jwt()?;
                 if let Some(name) = &req.username {
                     let key = fold_case(name);
-                    if key != fold_case(&u.user.username) && key != fold_case(&u.user.email) {
+                    if key != fold_case(&u.user().username) && key != fold_case(&u.user().email) {
                         return Err(Error::invalid_field(
                             "username",
                             "must be the authenticated user's",
                         ));
                     }
                 }
-                (u.user.username.clone(), Some(u.user.clone()))
+                (u.user().username.clone(), Some(u.user().clone()))
             }
             None => match &req.username {
                 Some(name) => (name.clone(), None),

@@ -25,7 +25,7 @@ impl Cutty {
         ip: IpAddr,
     ) -> Result<CreatedApiKey, Error> {
         let u = caller.require_jwt()?;
-        self.create_key_for(&u.user, &req, Some(ip), "api").await
+        self.create_key_for(u.user(), &req, Some(ip), "api").await
     }
 
     /// Creates a key for `owner` (who holds every permission on its own resources) and
@@ -59,7 +59,7 @@ impl Cutty {
     /// `GET /api/api-keys` (200): the caller's keys, revoked ones included.
     pub async fn list_api_keys(&self, caller: &Caller) -> Result<ApiKeyList, Error> {
         let u = caller.require_jwt()?;
-        let records = self.inner.api_key_store.list_for_user(u.user.id).await?;
+        let records = self.inner.api_key_store.list_for_user(u.user().id).await?;
         Ok(ApiKeyList::from_records(&records))
     }
 
@@ -72,12 +72,12 @@ impl Cutty {
         ip: IpAddr,
     ) -> Result<(), Error> {
         let u = caller.require_jwt()?;
-        let by = if u.user.is_admin {
+        let by = if u.user().is_admin {
             Revoker::Admin
         } else {
-            Revoker::Owner(u.user.id)
+            Revoker::Owner(u.user().id)
         };
-        self.revoke_key(key_id, by, Some(u.user.id), Some(ip), "api")
+        self.revoke_key(key_id, by, Some(u.user().id), Some(ip), "api")
             .await
     }
 
@@ -112,10 +112,10 @@ impl Cutty {
     pub async fn api_key_usage(&self, caller: &Caller) -> Result<ApiKeyUsageList, Error> {
         let u = caller.require_jwt()?;
         let store = &self.inner.api_key_store;
-        let records = if u.user.is_admin {
+        let records = if u.user().is_admin {
             store.list_all().await?
         } else {
-            store.list_for_user(u.user.id).await?
+            store.list_for_user(u.user().id).await?
         };
         self.usage_of(&records).await
     }

@@ -1,5 +1,7 @@
 //! Who is calling: a user with a verified access token, or an API key with its owner.
 
+use std::sync::Arc;
+
 use crate::api_key::{ApiKeyPrincipal, Permission};
 use crate::error::Error;
 use crate::rate_limit::Principal;
@@ -16,41 +18,44 @@ pub enum Caller {
     ApiKey(KeyCaller),
 }
 
-/// A user authenticated by an access token.
+/// A user authenticated by an access token. Cheap to clone (shared): extractors hand a
+/// copy to every handler that asks.
 #[derive(Debug, Clone)]
-pub struct UserCaller {
-    pub(super) user: User,
-    pub(super) access: VerifiedAccess,
-}
+pub struct UserCaller(Arc<(User, VerifiedAccess)>);
 
 impl UserCaller {
+    pub(super) fn new(user: User, access: VerifiedAccess) -> Self {
+        Self(Arc::new((user, access)))
+    }
+
     /// The user, as loaded for this request.
     pub fn user(&self) -> &User {
-        &self.user
+        &self.0.0
     }
 
     /// The verified access token.
     pub fn access(&self) -> &VerifiedAccess {
-        &self.access
+        &self.0.1
     }
 }
 
-/// A request authenticated by an API key.
+/// A request authenticated by an API key. Cheap to clone (shared).
 #[derive(Debug, Clone)]
-pub struct KeyCaller {
-    pub(super) principal: ApiKeyPrincipal,
-    pub(super) owner: User,
-}
+pub struct KeyCaller(Arc<(ApiKeyPrincipal, User)>);
 
 impl KeyCaller {
+    pub(super) fn new(principal: ApiKeyPrincipal, owner: User) -> Self {
+        Self(Arc::new((principal, owner)))
+    }
+
     /// The key (id, permissions limited to the owner's, rate-limit override).
     pub fn principal(&self) -> &ApiKeyPrincipal {
-        &self.principal
+        &self.0.0
     }
 
     /// The key's owner.
     pub fn owner(&self) -> &User {
-        &self.owner
+        &self.0.1
     }
 }
 
@@ -58,8 +63,8 @@ impl Caller {
     /// The user the request acts for (the key's owner for an API key).
     pub fn user(&self) -> &User {
         match self {
-            Self::User(u) => &u.user,
-            Self::ApiKey(k) => &k.owner,
+            Self::User(u) => u.user(),
+            Self::ApiKey(k) => k.owner(),
         }
     }
 
@@ -68,7 +73,7 @@ impl Caller {
     pub fn require(&self, permission: Permission) -> Result<(), Error> {
         match self {
             Self::User(_) => Ok(()),
-            Self::ApiKey(k) => k.principal.require(permission),
+            Self::ApiKey(k) => k.principal().require(permission),
         }
     }
 
@@ -85,7 +90,7 @@ impl Caller {
     /// admin role).
     pub fn require_admin(&self) -> Result<&UserCaller, Error> {
         let u = self.require_jwt()?;
-        if u.user.is_admin {
+        if u.user().is_admin {
             Ok(u)
         } else {
             Err(Error::Forbidden)
@@ -100,10 +105,10 @@ impl Caller {
     /// The rate-limit principal: the user for a JWT, the key for an API key.
     pub(super) fn rate_limit_principal(&self) -> Principal {
         match self {
-            Self::User(u) => Principal::User(u.user.id),
+            Self::User(u) => Principal::User(u.user().id),
             Self::ApiKey(k) => Principal::ApiKey {
-                id: k.principal.key_id().to_string().into(),
-                rate_limit_override: k.principal.rate_limit_override(),
+                id: k.principal().key_id().to_string().into(),
+                rate_limit_override: k.principal().rate_limit_override(),
             },
         }
     }

@@ -145,7 +145,7 @@ impl Cutty {
     async fn authenticate_jwt(&self, token: &str) -> Result<Caller, Error> {
         let access = self.inner.tokens.verify_access(token).await?;
         let user = self.user_of_token(access.user_id()).await?;
-        Ok(Caller::User(UserCaller { user, access }))
+        Ok(Caller::User(UserCaller::new(user, access)))
     }
 
     /// The existing, active user a verified token names: a missing user is `AUTH_001`, a
@@ -174,7 +174,7 @@ impl Cutty {
             .ok_or(Error::ApiKeyRevoked)?;
         // An active user holds every permission on its own resources.
         let principal = principal.limited_to_owner(PermissionSet::ALL);
-        Ok(Caller::ApiKey(KeyCaller { principal, owner }))
+        Ok(Caller::ApiKey(KeyCaller::new(principal, owner)))
     }
 
     /// Records a refused credential (throttled), for [`Cutty::gate`].
@@ -237,7 +237,7 @@ impl Cutty {
             if self
                 .inner
                 .api_key_store
-                .record_usage(k.principal.key_id(), usage)
+                .record_usage(k.principal().key_id(), usage)
                 .await
                 .is_err()
             {

@@ -301,6 +301,18 @@ impl RateLimitStore for MemoryRateLimitStore<RateLimitKey> {
     ) -> Result<CasOutcome, StoreError> {
         Ok(self.compare_and_swap_sync(key, expected, new))
     }
+
+    /// One evaluation under the shard's lock ([`MemoryRateLimitStore::check`]): the
+    /// load + compare-and-swap loop is not needed in process.
+    async fn check_and_count(
+        &self,
+        key: &RateLimitKey,
+        window: &SlidingWindow,
+        limit: NonZeroU32,
+        now_ms: u64,
+    ) -> Result<Decision, StoreError> {
+        Ok(self.check(key, window, limit, now_ms))
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use cutty_core::error::{StoreError, StoreErrorKind};
-use cutty_core::token::{FamilyId, FamilyState, Rotation, TokenStore};
+use cutty_core::token::{AccessState, FamilyId, FamilyState, Rotation, TokenStore};
 use uuid::Uuid;
 
 /// Records held before the first sweep of expired entries.
@@ -57,6 +57,25 @@ impl State {
         if self.len() >= self.sweep_at {
             self.purge(now_ms);
             self.sweep_at = (self.len() * 2).max(MIN_SWEEP_AT);
+        }
+    }
+
+    fn is_token_revoked(&self, jti: Uuid, now_ms: i64) -> bool {
+        self.revoked.get(&jti).is_some_and(|exp| *exp > now_ms)
+    }
+
+    fn user_not_before(&self, user_id: &str, now_ms: i64) -> Option<i64> {
+        self.marks
+            .get(user_id)
+            .filter(|(_, keep)| *keep > now_ms)
+            .map(|(nb, _)| *nb)
+    }
+
+    fn family_state(&mut self, family: FamilyId, now_ms: i64) -> FamilyState {
+        match self.live_family(family, now_ms) {
+            None => FamilyState::Unknown,
+            Some(f) if f.revoked => FamilyState::Revoked,
+            Some(_) => FamilyState::Active,
         }
     }
 
@@ -123,11 +142,7 @@ impl TokenStore for MemoryTokenStore {
     }
 
     async fn is_token_revoked(&self, jti: Uuid, now_ms: i64) -> Result<bool, StoreError> {
-        Ok(self
-            .state()?
-            .revoked
-            .get(&jti)
-            .is_some_and(|exp| *exp > now_ms))
+        Ok(self.state()?.is_token_revoked(jti, now_ms))
     }
 
     async fn raise_user_not_before(
@@ -153,12 +168,7 @@ impl TokenStore for MemoryTokenStore {
     }
 
     async fn user_not_before(&self, user_id: &str, now_ms: i64) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .state()?
-            .marks
-            .get(user_id)
-            .filter(|(_, keep)| *keep > now_ms)
-            .map(|(nb, _)| *nb))
+        Ok(self.state()?.user_not_before(user_id, now_ms))
     }
 
     async fn create_family(
@@ -221,10 +231,22 @@ impl TokenStore for MemoryTokenStore {
     }
 
     async fn family_state(&self, family: FamilyId, now_ms: i64) -> Result<FamilyState, StoreError> {
-        Ok(match self.state()?.live_family(family, now_ms) {
-            None => FamilyState::Unknown,
-            Some(f) if f.revoked => FamilyState::Revoked,
-            Some(_) => FamilyState::Active,
+        Ok(self.state()?.family_state(family, now_ms))
+    }
+
+    /// The three reads under one lock.
+    async fn access_state(
+        &self,
+        jti: Uuid,
+        user_id: &str,
+        family: FamilyId,
+        now_ms: i64,
+    ) -> Result<AccessState, StoreError> {
+        let mut state = self.state()?;
+        Ok(AccessState {
+            token_revoked: state.is_token_revoked(jti, now_ms),
+            user_not_before_ms: state.user_not_before(user_id, now_ms),
+            family: state.family_state(family, now_ms),
         })
     }
 }
