@@ -14,7 +14,11 @@
 # within one round cancel most of the drift).
 #
 # Part 2, isolation: p99 of `GET /api/accounts/user` on the real `cutty` server while a
-# login flood (PBKDF2 at 600 000 iterations) saturates the hashing pool.
+# login flood (PBKDF2 at 600 000 iterations, 64 connections) saturates the hashing pool.
+# The probe runs twice, alone and during the flood, each with PROBE_CONNECTIONS (default 4)
+# closed-loop connections: a probe that itself saturates the server (as 32 connections
+# do) measures its own queueing, not the flood's effect. Set PROBE_CONNECTIONS=32 to see
+# that too.
 #
 # The server is pinned to CPU 0 and wrk to CPU 1 where the machine has two or more.
 set -euo pipefail
@@ -23,6 +27,7 @@ cd "$(dirname "$0")/../.."
 ROUNDS="${ROUNDS:-9}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-32}"
+PROBE_CONNECTIONS="${PROBE_CONNECTIONS:-4}"
 OUT="${OUT:-target/http-bench}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 mkdir -p "$OUT"
@@ -55,7 +60,7 @@ stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/de
 wrk_run() {
   local url="$1"; shift
   local out
-  out="$($LOAD_CPU wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url")"
+  out="$($LOAD_CPU wrk -t1 -c"${WRK_CONNECTIONS:-$CONNECTIONS}" -d"$DURATION" --latency "$@" "$url")"
   echo "$out" >> "$OUT/wrk.log"
   python3 - "$out" <<'PY'
 import re, sys
@@ -104,33 +109,35 @@ wrk.method = "POST"
 wrk.body = '$login_body'
 wrk.headers["Content-Type"] = "application/json"
 LUA
-read -r base_rps base_p99 < <(wrk_run "$SERVER_URL/api/accounts/user" -H "Authorization: Bearer $TOKEN")
+read -r base_rps base_p99 < <(WRK_CONNECTIONS="$PROBE_CONNECTIONS" wrk_run "$SERVER_URL/api/accounts/user" -H "Authorization: Bearer $TOKEN")
 $LOAD_CPU wrk -t1 -c64 -d"$DURATION" -s "$FLOOD/login.lua" "$SERVER_URL/api/accounts/login" > "$FLOOD/flood.log" &
 FLOOD_PID=$!
 sleep 1
-read -r flood_rps flood_p99 < <(wrk_run "$SERVER_URL/api/accounts/user" -H "Authorization: Bearer $TOKEN")
+read -r flood_rps flood_p99 < <(WRK_CONNECTIONS="$PROBE_CONNECTIONS" wrk_run "$SERVER_URL/api/accounts/user" -H "Authorization: Bearer $TOKEN")
 wait "$FLOOD_PID" || true
 stop_server
 logins="$(sed -n 's/Requests\/sec:\s*//p' "$FLOOD/flood.log")"
 
-python3 - "$RESULTS" "$base_rps" "$base_p99" "$flood_rps" "$flood_p99" "$logins" <<'PY'
+python3 - "$RESULTS" "$base_rps" "$base_p99" "$flood_rps" "$flood_p99" "$logins" "$PROBE_CONNECTIONS" <<'PY'
 import csv, statistics, sys
-rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+import os
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t")) if os.path.exists(sys.argv[1]) else []
 by_round = {}
 for r in rows:
     by_round.setdefault(r["round"], {})[r["mode"]] = (float(r["rps"]), float(r["p99_ms"]))
 modes = ["bare", "cutty_mem", "cutty_redis", "governor"]
-print(f"\n## Overhead ({len(by_round)} interleaved rounds)\n")
-print("| mode | median req/s | median p99 | median ratio to bare (req/s) |")
-print("|---|---|---|---|")
-for m in modes:
-    rps = [v[m][0] for v in by_round.values() if m in v]
-    p99 = [v[m][1] for v in by_round.values() if m in v]
-    ratios = [v[m][0] / v["bare"][0] for v in by_round.values() if m in v and "bare" in v]
-    print(f"| {m} | {statistics.median(rps):.0f} | {statistics.median(p99):.2f} ms | {statistics.median(ratios):.3f} |")
-ahead = [v["cutty_mem"][0] / v["governor"][0] for v in by_round.values() if "cutty_mem" in v and "governor" in v]
-print(f"\ncutty_mem / governor, median of paired ratios: {statistics.median(ahead):.3f}")
-print("\n## Login flood\n")
+if by_round:
+    print(f"\n## Overhead ({len(by_round)} interleaved rounds)\n")
+    print("| mode | median req/s | median p99 | median ratio to bare (req/s) |")
+    print("|---|---|---|---|")
+    for m in modes:
+        rps = [v[m][0] for v in by_round.values() if m in v]
+        p99 = [v[m][1] for v in by_round.values() if m in v]
+        ratios = [v[m][0] / v["bare"][0] for v in by_round.values() if m in v and "bare" in v]
+        print(f"| {m} | {statistics.median(rps):.0f} | {statistics.median(p99):.2f} ms | {statistics.median(ratios):.3f} |")
+    ahead = [v["cutty_mem"][0] / v["governor"][0] for v in by_round.values() if "cutty_mem" in v and "governor" in v]
+    print(f"\ncutty_mem / governor, median of paired ratios: {statistics.median(ahead):.3f}")
+print(f"\n## Login flood (probe: {sys.argv[7]} connections)\n")
 print(f"GET /api/accounts/user alone: {float(sys.argv[2]):.0f} req/s, p99 {float(sys.argv[3]):.2f} ms")
 print(f"during the login flood ({sys.argv[6].strip()} logins/s): {float(sys.argv[4]):.0f} req/s, p99 {float(sys.argv[5]):.2f} ms")
 PY

@@ -1,19 +1,32 @@
-//! [`TokioPasswordWork`]: password hashing on tokio's blocking pool, behind a semaphore.
+//! [`TokioPasswordWork`]: password hashing on a small pool of dedicated, low-priority
+//! threads, behind a semaphore.
 //!
 //! A PBKDF2 verification at Django's 600 000 iterations takes a few hundred milliseconds
 //! of one core. Run on the async executor it would freeze every other request scheduled on
 //! that worker thread; run on an unbounded blocking pool, a login flood would start hundreds
-//! of hashing threads and starve everything else of CPU. This runs each hash on
-//! [`tokio::task::spawn_blocking`] with at most `max_concurrent` at once; further requests
-//! wait (asynchronously, holding no thread) for a permit, so a flood of logins queues behind
-//! itself while health checks, token refreshes and API-key requests go on.
+//! of hashing threads and starve everything else of CPU. This runs each hash on one of
+//! `max_concurrent` threads of its own (`cutty-hash-N`), at most `max_concurrent` at once;
+//! further requests wait (asynchronously, holding no thread) for a permit, so a flood of
+//! logins queues behind itself.
+//!
+//! # Priority
+//! Bounding the pool is not enough on a machine with few cores: the hashing threads and the
+//! executor's threads share the CPU, and the scheduler gives each runnable thread its turn,
+//! so while a flood keeps every hashing thread busy, every other request waits behind a
+//! time slice of hashing. On Linux the hashing threads therefore lower their own priority
+//! (nice [`DEFAULT_NICENESS`], see [`TokioPasswordWork::with_niceness`]): the executor's
+//! threads run first whenever they have work, and hashing takes the CPU time that is left.
+//! Under a flood, logins get slower; health checks, token refreshes and API-key requests do
+//! not. (Elsewhere the threads keep the default priority.)
 //!
 //! The default bound is the number of cores ([`std::thread::available_parallelism`]): hashing
 //! is CPU-bound, so more threads would not finish more hashes per second, only interleave
 //! them. Choose fewer to keep cores free for other work.
 
 use std::num::NonZeroUsize;
-use std::sync::Arc;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use cutty_core::app::PasswordWork;
@@ -22,21 +35,61 @@ use cutty_core::password::{PasswordHasher, Verification};
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
-/// [`PasswordWork`] on tokio's blocking pool, at most `max_concurrent` at once (see the
-/// [module docs](self)). Must be used inside a tokio runtime.
+/// The nice value hashing threads take on Linux (0 is the default, 19 the lowest priority).
+pub const DEFAULT_NICENESS: i32 = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// [`PasswordWork`] on dedicated low-priority threads, at most `max_concurrent` at once
+/// (see the [module docs](self)). Cheap to clone: clones share the pool, whose threads end
+/// when the last clone is dropped. `hash`/`verify` must be awaited inside a tokio runtime.
 #[derive(Debug, Clone)]
 pub struct TokioPasswordWork {
+    pool: Arc<Pool>,
+}
+
+#[derive(Debug)]
+struct Pool {
     permits: Arc<Semaphore>,
     max_concurrent: usize,
+    niceness: i32,
+    jobs: Sender<Job>,
 }
 
 impl TokioPasswordWork {
-    /// At most `max_concurrent` hashes at once (`0` is taken as `1`).
+    /// At most `max_concurrent` hashes at once (`0` is taken as `1`), on threads at
+    /// [`DEFAULT_NICENESS`].
     pub fn new(max_concurrent: usize) -> Self {
+        Self::with_niceness(max_concurrent, DEFAULT_NICENESS)
+    }
+
+    /// At most `max_concurrent` hashes at once, on threads at nice value `niceness`
+    /// (clamped to 0..=19: a thread may lower its priority, not raise it; 0 keeps the
+    /// default). Linux only; elsewhere `niceness` is ignored.
+    ///
+    /// A thread that cannot be started is logged and left out; if none can be, every hash
+    /// answers `503 DB_001`.
+    pub fn with_niceness(max_concurrent: usize, niceness: i32) -> Self {
         let max_concurrent = max_concurrent.max(1);
+        let niceness = niceness.clamp(0, 19);
+        let (jobs, queue) = channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..max_concurrent {
+            let queue = Arc::clone(&queue);
+            let started = std::thread::Builder::new()
+                .name(format!("cutty-hash-{i}"))
+                .spawn(move || worker(&queue, niceness));
+            if let Err(e) = started {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
         Self {
-            permits: Arc::new(Semaphore::new(max_concurrent)),
-            max_concurrent,
+            pool: Arc::new(Pool {
+                permits: Arc::new(Semaphore::new(max_concurrent)),
+                max_concurrent,
+                niceness,
+                jobs,
+            }),
         }
     }
 
@@ -47,39 +100,84 @@ impl TokioPasswordWork {
 
     /// The bound.
     pub fn max_concurrent(&self) -> usize {
-        self.max_concurrent
+        self.pool.max_concurrent
+    }
+
+    /// The nice value of the hashing threads (applied on Linux only).
+    pub fn niceness(&self) -> i32 {
+        self.pool.niceness
     }
 
     /// Hashes waiting for or holding a permit right now are not counted; this is the number
     /// of permits free at this instant (for metrics).
     pub fn available_permits(&self) -> usize {
-        self.permits.available_permits()
+        self.pool.permits.available_permits()
     }
 
-    /// Runs `f` on the blocking pool once a permit is free. The work could not be done when
-    /// the semaphore is closed or `f` panicked: `503 DB_001` (the service cannot do this
-    /// now; nothing was changed).
+    /// Runs `f` on a hashing thread once a permit is free. The work could not be done when
+    /// no thread is left or `f` panicked: `503 DB_001` (the service cannot do this now;
+    /// nothing was changed).
     async fn run<T, F>(&self, f: F) -> Result<T, Error>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         let unavailable = || Error::Code(ErrorCode::StoreUnavailable);
-        let permit = Arc::clone(&self.permits)
+        let permit = Arc::clone(&self.pool.permits)
             .acquire_owned()
             .await
             .map_err(|_| unavailable())?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            f()
-        })
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password work failed");
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let out = catch_unwind(AssertUnwindSafe(f));
+            // The permit is free again before the waiter hears the answer.
+            drop(permit);
+            let _ = done.send(out.ok());
+        });
+        self.pool.jobs.send(job).map_err(|_| {
+            tracing::error!("password work failed: no hashing thread is running");
             unavailable()
-        })
+        })?;
+        match answer.await {
+            Ok(Some(out)) => Ok(out),
+            _ => {
+                tracing::error!("password work failed: the hashing job panicked");
+                Err(unavailable())
+            }
+        }
     }
 }
+
+/// A hashing thread: lowers its priority, then runs jobs until every sender is gone.
+fn worker(queue: &Mutex<Receiver<Job>>, niceness: i32) {
+    lower_priority(niceness);
+    loop {
+        // The lock is held only while waiting for the next job, never while running it.
+        let next = match queue.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        match next {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority(niceness: i32) {
+    if niceness == 0 {
+        return;
+    }
+    // On Linux the nice value belongs to the thread: this changes the calling thread only.
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), niceness) {
+        tracing::warn!(error = %e, niceness, "cannot lower the priority of a hashing thread");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_niceness: i32) {}
 
 impl Default for TokioPasswordWork {
     /// [`TokioPasswordWork::default_concurrency`] permits.
@@ -121,7 +219,6 @@ impl PasswordWork for TokioPasswordWork {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
 
     fn hasher() -> PasswordHasher {
         PasswordHasher::new().with_iterations(1000).unwrap()
@@ -163,39 +260,57 @@ mod tests {
         );
     }
 
-    /// With one permit and a flood of slow hashes queued, the executor stays free: a timer
-    /// on the same (single-threaded) runtime fires long before one hash could finish, which
-    /// an inline hash on the executor would not allow.
+    /// With every hashing thread busy and more work queued, the executor stays free: a task
+    /// on the same single-threaded runtime runs to completion while the hashing threads are
+    /// held (no clock involved).
     #[tokio::test(flavor = "current_thread")]
-    async fn a_flood_does_not_stall_the_executor() {
+    async fn a_busy_pool_does_not_stall_the_executor() {
         let work = TokioPasswordWork::new(1);
-        let slow = PasswordHasher::new().with_iterations(300_000).unwrap();
-        let encoded = slow.hash("pw");
-        let start = Instant::now();
-        assert!(slow.verify("pw", &encoded).unwrap().matches);
-        let one_hash = start.elapsed();
-        let mut flood = Vec::new();
-        for _ in 0..4 {
-            let (w, h, e) = (work.clone(), slow.clone(), encoded.clone());
-            flood.push(tokio::spawn(async move {
-                w.verify(&h, Zeroizing::new("pw".into()), e).await
-            }));
-        }
-        // Let every flood task start and queue on the semaphore.
-        for _ in 0..4 {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let w = work.clone();
+            tokio::spawn(async move { w.run(move || held.recv().is_ok()).await })
+        };
+        let queued = {
+            let w = work.clone();
+            tokio::spawn(async move { w.run(|| 7).await })
+        };
+        while work.available_permits() != 0 {
             tokio::task::yield_now().await;
         }
-        assert_eq!(work.available_permits(), 0, "one hash at a time");
-        let start = Instant::now();
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        let waited = start.elapsed();
-        assert!(
-            waited < one_hash,
-            "executor stalled {waited:?} (one hash: {one_hash:?})"
-        );
-        for f in flood {
-            assert!(f.await.unwrap().unwrap().matches);
-        }
+        // The pool is saturated; this task must still run.
+        let other = tokio::spawn(async { 40 + 2 });
+        assert_eq!(other.await.unwrap(), 42);
+        release.send(()).unwrap();
+        assert!(busy.await.unwrap().unwrap());
+        assert_eq!(queued.await.unwrap().unwrap(), 7);
         assert_eq!(work.available_permits(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_unavailable_and_the_pool_goes_on() {
+        let work = TokioPasswordWork::new(1);
+        let r = work.run(|| -> u8 { panic!("boom") }).await;
+        assert!(matches!(r, Err(Error::Code(ErrorCode::StoreUnavailable))));
+        assert_eq!(work.run(|| 5).await.unwrap(), 5);
+        assert_eq!(work.available_permits(), 1);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_lowered_priority() {
+        let work = TokioPasswordWork::with_niceness(1, 7);
+        assert_eq!(work.niceness(), 7);
+        let seen = work
+            .run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen, 7);
+        // The caller's own thread is untouched.
+        let mine = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        assert_ne!(mine, 7);
+        assert_eq!(TokioPasswordWork::with_niceness(1, 99).niceness(), 19);
+        assert_eq!(TokioPasswordWork::with_niceness(1, -5).niceness(), 0);
     }
 }
