@@ -346,7 +346,7 @@ pub struct Config {
     /// `CUTTY_CORS_ORIGINS`: allowed origins (`https://app.example`, or `*`); empty = no
     /// CORS headers (the default).
     pub cors_origins: Vec<String>,
-    /// `CUTTY_HASH_WORKERS`: most password hashes computed at once on the blocking pool
+    /// `CUTTY_HASH_WORKERS`: most password hashes computed at once (each on its own low-priority hashing thread)
     /// (default: the number of CPUs).
     pub hash_workers: usize,
     /// `CUTTY_HEADER_TIMEOUT_SECONDS`: time allowed to send the request head (default 10).

@@ -188,7 +188,7 @@ impl Metrics {
         gauge(
             &mut out,
             "cutty_password_work_in_flight",
-            "Password hashes and verifications queued or running on the blocking pool.",
+            "Password hashes and verifications queued or running on the hashing threads.",
             load(&self.password_in_flight),
         );
 
