@@ -197,6 +197,7 @@ macro_rules! suite {
             token_settings_are_configurable,
             malformed_authorization_is_auth_001,
             forged_tokens_are_auth_001,
+            hostile_kid_headers_are_auth_001,
             expired_tokens_are_auth_002,
             expiry_has_a_leeway,
             refresh_rotates_the_pair,
