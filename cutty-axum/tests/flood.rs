@@ -70,7 +70,7 @@ fn client_ip(i: u32) -> Ipv4Addr {
 /// with `X-Forwarded-For`.
 fn request(i: u32, builder: axum::http::request::Builder, body: Body) -> Request<Body> {
     let ip = client_ip(i);
-    let (peer, builder) = if i % 2 == 0 {
+    let (peer, builder) = if i.is_multiple_of(2) {
         (IpAddr::V4(ip), builder)
     } else {
         (
@@ -90,7 +90,11 @@ async fn a_million_client_ips_keep_memory_bounded() {
     let lockouts = Arc::new(MemoryLockoutStore::with_capacity(LOCKOUT_CAPACITY));
     let events = Arc::new(MemoryEventStore::with_capacity(EVENT_CAPACITY));
     let rate_capacity = rate_limits.capacity();
-    assert!(LOCKOUT_CAPACITY < DEFAULT_MEMORY_CAPACITY && EVENT_CAPACITY < DEFAULT_EVENT_CAPACITY);
+    const {
+        assert!(
+            LOCKOUT_CAPACITY < DEFAULT_MEMORY_CAPACITY && EVENT_CAPACITY < DEFAULT_EVENT_CAPACITY
+        )
+    };
     let app = {
         let (r, l, e) = (rate_limits.clone(), lockouts.clone(), events.clone());
         app_with_stores(
@@ -112,7 +116,7 @@ async fn a_million_client_ips_keep_memory_bounded() {
     let send = |i: u32| {
         let router = router.clone();
         async move {
-            let login = i % LOGIN_EVERY == 0;
+            let login = i.is_multiple_of(LOGIN_EVERY);
             let req = if login {
                 let body = format!(r#"{{"username":"flood_{i}","password":"not the password"}}"#);
                 request(
@@ -175,11 +179,11 @@ async fn a_million_client_ips_keep_memory_bounded() {
     );
 
     assert!(
-        rate_len <= rate_capacity && rate_len >= rate_capacity / 2,
+        (rate_capacity / 2..=rate_capacity).contains(&rate_len),
         "rate-limit keys {rate_len}, capacity {rate_capacity}"
     );
     assert!(
-        lockout_len <= LOCKOUT_CAPACITY && lockout_len >= LOCKOUT_CAPACITY / 2,
+        (LOCKOUT_CAPACITY / 2..=LOCKOUT_CAPACITY).contains(&lockout_len),
         "lockout keys {lockout_len}, capacity {LOCKOUT_CAPACITY}"
     );
     assert_eq!(
