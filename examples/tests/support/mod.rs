@@ -157,6 +157,9 @@ impl Server {
     /// Stops the server with SIGTERM (waits up to 30 s for it to exit), so that everything
     /// it had to say is in [`Server::logs`].
     pub fn stop(&mut self) {
+        if !self.is_running() {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -174,12 +177,27 @@ impl Server {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Resp {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut all = headers.to_vec();
+        if !body.is_empty() {
+            all.push(("Content-Type", "application/json"));
+        }
+        self.request_raw(method, path, &all, body.as_bytes())
+    }
+
+    /// One HTTP/1.1 request with a raw body (`Connection: close`), answered within 30 s.
+    pub fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
         let started = Instant::now();
         let mut stream = TcpStream::connect(&self.addr).expect("connect to the server");
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .expect("read timeout");
-        let body = body.map(Value::to_string).unwrap_or_default();
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
             self.addr
@@ -187,11 +205,10 @@ impl Server {
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
-        if !body.is_empty() {
-            req.push_str("Content-Type: application/json\r\n");
-        }
-        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        stream.write_all(req.as_bytes()).expect("request written");
+        req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        stream.write_all(&bytes).expect("request written");
         let mut raw = Vec::new();
         stream
             .read_to_end(&mut raw)
