@@ -55,8 +55,11 @@ fn facade(store: &SqliteStore, clock: &FakeClock) -> Cutty {
         events: s.clone(),
         health: vec![(HealthService::Database, s as Arc<dyn HealthCheck>)],
     };
-    let keyring = Keyring::hmac(Algorithm::HS256, b"enumeration-bench-secret-0123456789abcdef")
-        .expect("keyring");
+    let keyring = Keyring::hmac(
+        Algorithm::HS256,
+        b"enumeration-bench-secret-0123456789abcdef",
+    )
+    .expect("keyring");
     let salt = ApiKeySalt::new(
         SaltId::new("bench").expect("salt id"),
         b"enumeration bench salt".to_vec(),
@@ -136,7 +139,10 @@ fn bench(c: &mut Criterion) {
         attempt(&rt, &cutty, &clock, UNKNOWN, ip);
         attempt(&rt, &cutty, &clock, KNOWN, ip);
     }
-    assert_eq!(Error::InvalidCredentials.code(), ErrorCode::InvalidCredentials);
+    assert_eq!(
+        Error::InvalidCredentials.code(),
+        ErrorCode::InvalidCredentials
+    );
     assert_eq!(ErrorCode::InvalidCredentials.as_str(), "AUTH_004");
 
     let mut g = c.benchmark_group("login_enumeration_600k");

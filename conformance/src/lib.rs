@@ -50,6 +50,7 @@ macro_rules! suite {
             register_returns_token_pair_and_user,
             username_is_stored_as_typed_and_matched_case_insensitively,
             duplicate_username_or_email_is_auth_009,
+            duplicate_registration_does_not_say_which_part_collided,
             username_rules,
             email_rules,
             password_rules,
