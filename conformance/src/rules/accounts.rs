@@ -99,6 +99,56 @@ pub async fn duplicate_username_or_email_is_auth_009<L: Launch>(launch: &L) {
     }
 }
 
+/// A refused registration does not say which part collided: a taken username, a taken
+/// email and both taken get the same answer — `409 AUTH_009`, the same message, no
+/// `details` — so registration cannot tell an attacker whether a given email (or a given
+/// username) has an account beyond the contract's one code for "username or email". (The
+/// `request_id` differs, of course, and is left out of the comparison.)
+pub async fn duplicate_registration_does_not_say_which_part_collided<L: Launch>(launch: &L) {
+    let ctx = Ctx::start(launch, Config::standard()).await;
+    let c = ctx.client();
+    let first = ctx.register(&c).await;
+    let cases = [
+        (
+            "username taken",
+            first.username.clone(),
+            format!("{}@example.org", unique("other")),
+        ),
+        (
+            "username taken, other case",
+            first.username.to_uppercase(),
+            format!("{}@example.org", unique("other")),
+        ),
+        ("email taken", unique("other"), first.email.clone()),
+        (
+            "email taken, other case",
+            unique("other"),
+            first.email.to_uppercase(),
+        ),
+        ("both taken", first.username.clone(), first.email.clone()),
+    ];
+    let mut answers: Vec<(&str, Value)> = Vec::new();
+    for (what, username, email) in cases {
+        let r = register_raw(&c.fresh(), &username, &email, &strong_password()).await;
+        let mut body = r.expect_error(409, "AUTH_009");
+        assert!(
+            body.get("details").is_none(),
+            "{what}: AUTH_009 with details, which may name the colliding field: {body}"
+        );
+        if let Some(err) = body.as_object_mut() {
+            err.remove("request_id");
+        }
+        answers.push((what, body));
+    }
+    let (first_what, first_body) = &answers[0];
+    for (what, body) in &answers[1..] {
+        assert_eq!(
+            body, first_body,
+            "the answer for \"{what}\" differs from the one for \"{first_what}\""
+        );
+    }
+}
+
 /// Usernames are 3–150 characters of letters, digits and `@.+-_`; anything else is
 /// `400 REQ_001` naming `username`.
 pub async fn username_rules<L: Launch>(launch: &L) {

@@ -206,6 +206,103 @@ pub async fn forged_tokens_are_auth_001<L: Launch>(launch: &L) {
     whoami(&c, &account.access).await.expect(200);
 }
 
+/// `kid` values an attacker hopes a host resolves against a file system or a database.
+const HOSTILE_KIDS: &[&str] = &[
+    "../../etc/passwd",
+    "../../../../../../../../dev/null",
+    "/dev/zero",
+    "/dev/random",
+    "/proc/self/environ",
+    "file:///etc/passwd",
+    "C:\\Windows\\win.ini",
+    "' OR 1=1 --",
+    "' UNION SELECT 'secret' --",
+    "1; DROP TABLE users; --",
+    "\" OR \"\"=\"",
+    "http://169.254.169.254/latest/meta-data/",
+    "%00",
+    "\u{0}",
+    "*",
+    "",
+];
+
+/// A `kid` header holding a path (`../../etc/passwd`, `/dev/zero`), SQL text
+/// (`' OR 1=1 --`), a URL or a NUL byte is `401 AUTH_001` — never a 5xx, never accepted —
+/// whether the token is signed with a guessed key or with the host's real `JWT_SECRET`
+/// (the contract accepts only its configured keys; the host's key has no such `kid`). A
+/// `kid` of another JSON type (number, boolean, object, array) is refused the same way, and so
+/// is a refresh token with such a `kid` presented for rotation (which then neither rotates
+/// nor revokes the genuine pair).
+///
+/// The rule configures `JWT_SECRET` itself (a contract variable), and first proves it is the
+/// secret in use: the genuine claims re-signed with it, without a `kid`, are accepted.
+pub async fn hostile_kid_headers_are_auth_001<L: Launch>(launch: &L) {
+    let secret = format!("conformance-{}", check::random_alnum(40));
+    let config = Config::standard().set("JWT_SECRET", &secret);
+    let ctx = Ctx::start(launch, config).await;
+    let c = ctx.client();
+    let account = ctx.register(&c).await;
+    let access = decode_jwt(&account.access);
+    let refresh_jwt = decode_jwt(&account.refresh);
+
+    // Control: the host really signs with the configured secret, so a refusal below is
+    // about the `kid`, not about the key.
+    let resigned = sign_hs256(&access.header, &access.claims, secret.as_bytes());
+    whoami(&c, &resigned).await.expect(200);
+
+    let with_kid = |header: &Value, kid: Value| {
+        let mut h = header.clone();
+        h["kid"] = kid;
+        h
+    };
+    let mut kids: Vec<Value> = HOSTILE_KIDS.iter().map(|k| json!(k)).collect();
+    kids.extend([
+        json!(1),
+        json!(-1),
+        json!(1e308),
+        json!(true),
+        // (`"kid": null` is left out: hosts may read it as no `kid`, which with the real
+        // secret is simply a genuine token.)
+        json!(["../../etc/passwd"]),
+        json!({"$ne": null}),
+        json!("A".repeat(10_000)),
+    ]);
+    let keys: [(&str, &[u8]); 4] = [
+        ("the real secret", secret.as_bytes()),
+        ("a guessed key", b"secret"),
+        ("an empty key", b""),
+        // What `/dev/zero` or a SELECT returning nothing would give as a key.
+        ("32 zero bytes", &[0u8; 32]),
+    ];
+    for kid in &kids {
+        let header = with_kid(&access.header, kid.clone());
+        for (which, key) in keys {
+            let token = sign_hs256(&header, &access.claims, key);
+            let r = whoami(&c, &token).await;
+            assert!(
+                r.status == 401 && r.error_code().as_deref() == Some("AUTH_001"),
+                "access token with kid {kid} signed with {which}: expected 401 AUTH_001, got {} {}",
+                r.status,
+                r.snippet()
+            );
+        }
+        // A refresh token with the kid, signed with the real secret, is refused for
+        // rotation and does not log anyone out.
+        let refresh_header = with_kid(&refresh_jwt.header, kid.clone());
+        let token = sign_hs256(&refresh_header, &refresh_jwt.claims, secret.as_bytes());
+        let r = refresh(&c, &token).await;
+        assert!(
+            r.status == 401 && r.error_code().as_deref() == Some("AUTH_001"),
+            "refresh with kid {kid} signed with the real secret: expected 401 AUTH_001, got {} {}",
+            r.status,
+            r.snippet()
+        );
+    }
+    // The genuine pair is untouched: the hostile refresh tokens neither rotated nor revoked it.
+    whoami(&c, &account.access).await.expect(200);
+    refresh(&c, &account.refresh).await.expect(200);
+}
+
 /// Expired access and refresh tokens are `401 AUTH_002` (TTL 1 s / 2 s, leeway 0).
 pub async fn expired_tokens_are_auth_002<L: Launch>(launch: &L) {
     let config = Config::standard()
