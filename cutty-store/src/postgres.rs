@@ -73,6 +73,6 @@ impl_block_list_store!(PostgresStore);
 impl_event_store!(PostgresStore);
 impl_file_store!(PostgresStore);
 impl_lockout_store!(PostgresStore);
-impl_rate_limit_store!(PostgresStore);
+impl_rate_limit_store!(PostgresStore, pool, crate::sql::rate_limit::CHECK_POSTGRES);
 impl_maintenance!(PostgresStore);
 crate::sql::health::impl_health_check!(PostgresStore);

@@ -83,6 +83,6 @@ impl_block_list_store!(SqliteStore);
 impl_event_store!(SqliteStore);
 impl_file_store!(SqliteStore);
 impl_lockout_store!(SqliteStore);
-impl_rate_limit_store!(SqliteStore);
+impl_rate_limit_store!(SqliteStore, pool, crate::sql::rate_limit::CHECK_SQLITE);
 impl_maintenance!(SqliteStore);
 crate::sql::health::impl_health_check!(SqliteStore);
