@@ -28,6 +28,25 @@ async fn sqlite() {
     conformance::run_all(&store, &clock()).await;
 }
 
+/// An in-memory database exists per connection, so the counters must go through the main
+/// pool's one connection: the rows the suite wrote are visible there.
+#[tokio::test]
+async fn sqlite_in_memory() {
+    let store = cutty_store::sqlite::SqliteStore::connect(
+        "sqlite::memory:",
+        cutty_store::StoreOptions::default(),
+    )
+    .await
+    .expect("sqlite connects");
+    conformance::run_all(&store, &clock()).await;
+    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM rate_limit_counters")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert!(rows > 0, "the counters are not in the store's database");
+    store.close().await;
+}
+
 #[tokio::test]
 async fn postgres() {
     let (store, schema) = common::postgres().await;
