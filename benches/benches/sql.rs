@@ -2,13 +2,17 @@
 //! on loopback): the floor is the cheapest statement through the same pool (`SELECT 1`),
 //! then Cutty's sliding-window rate-limit check (`check_and_count`), the revocation check a
 //! verified access token pays (`access_state`), and the store work of one login (user
-//! look-up by login name, then one security-event write).
+//! look-up by login name, then one security-event write). `rate_limit_16_in_flight` times
+//! 16 checks of 16 keys started together (concurrent requests: on SQLite their writes
+//! contend for the one write lock), next to 16 `SELECT 1` in flight as its floor.
 //!
 //! Needs PostgreSQL on 127.0.0.1:5432, database `test` (or `CUTTY_TEST_POSTGRES_URL`); the
 //! benchmark works in a fresh schema and drops it at the end. SQLite uses a temporary file.
 //!
-//! `cargo bench -p cutty-benches --bench sql`
+//! `cargo bench -p cutty-benches --bench sql -- --warm-up-time 1 --measurement-time 3`; a
+//! filter such as `sqlite/` or `postgres/(floor|rate)` runs a part (criterion's regex).
 
+use std::future::Future;
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::str::FromStr;
@@ -25,6 +29,7 @@ use cutty_core::user::{NewUser, UserStore};
 use cutty_store::StoreOptions;
 use cutty_store::postgres::PostgresStore;
 use cutty_store::sqlite::SqliteStore;
+use futures::future::join_all;
 use tokio::runtime::Runtime;
 
 /// Large enough that every check of a run is admitted: the hot path writes every time.
@@ -57,14 +62,15 @@ where
     (jti, family)
 }
 
-fn checks<S>(
+fn checks<S, F>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     rt: &Runtime,
     name: &str,
     store: &S,
-    floor: impl Fn(),
+    floor: impl Fn() -> F,
 ) where
     S: TokenStore + UserStore + EventSink + RateLimitStore + Clone + 'static,
+    F: Future<Output = ()>,
 {
     let now = SystemClock.now_unix_ms();
     let (jti, family) = rt.block_on(seed(store, now));
@@ -72,9 +78,25 @@ fn checks<S>(
     let limit = NonZeroU32::new(LIMIT).expect("non-zero");
     let key = RateLimitKey::ApiKey(Arc::from("bench"));
 
-    g.bench_function(format!("{name}/floor_select_1"), |b| b.iter(&floor));
+    g.bench_function(format!("{name}/floor_select_1"), |b| {
+        b.iter(|| rt.block_on(floor()));
+    });
     g.bench_function(format!("{name}/rate_limit_check"), |b| {
         b.iter(|| black_box(rt.block_on(limiter.check_key(&key, limit)).expect("check")));
+    });
+    let keys: Vec<RateLimitKey> = (0..16)
+        .map(|i| RateLimitKey::ApiKey(Arc::from(format!("bench-{i}"))))
+        .collect();
+    g.bench_function(format!("{name}/floor_16_in_flight"), |b| {
+        b.iter(|| rt.block_on(join_all((0..16).map(|_| floor()))));
+    });
+    g.bench_function(format!("{name}/rate_limit_16_in_flight"), |b| {
+        b.iter(|| {
+            let all = rt.block_on(join_all(keys.iter().map(|k| limiter.check_key(k, limit))));
+            for d in all {
+                black_box(d.expect("check"));
+            }
+        });
     });
     g.bench_function(format!("{name}/revocation_check_access_state"), |b| {
         b.iter(|| {
@@ -118,9 +140,10 @@ fn bench(c: &mut Criterion) {
         ))
         .expect("sqlite");
     let pool = sqlite.pool().clone();
-    checks(&mut g, &rt, "sqlite", &sqlite, || {
-        let r: (i32,) = rt
-            .block_on(sqlx::query_as("SELECT 1").fetch_one(&pool))
+    checks(&mut g, &rt, "sqlite", &sqlite, || async {
+        let r: (i32,) = sqlx::query_as("SELECT 1")
+            .fetch_one(&pool)
+            .await
             .expect("select 1");
         black_box(r);
     });
@@ -140,9 +163,10 @@ fn bench(c: &mut Criterion) {
         .block_on(PostgresStore::connect_with(opts, StoreOptions::default()))
         .expect("postgres");
     let pg_pool = pg.pool().clone();
-    checks(&mut g, &rt, "postgres", &pg, || {
-        let r: (i32,) = rt
-            .block_on(sqlx::query_as("SELECT 1").fetch_one(&pg_pool))
+    checks(&mut g, &rt, "postgres", &pg, || async {
+        let r: (i32,) = sqlx::query_as("SELECT 1")
+            .fetch_one(&pg_pool)
+            .await
             .expect("select 1");
         black_box(r);
     });
