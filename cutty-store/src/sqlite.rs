@@ -3,17 +3,24 @@
 //!
 //! SQLite takes one writer at a time, and a connection that finds the write lock taken
 //! waits in SQLite's busy handler, which sleeps in steps of 1, 2, 5, 10… ms — far longer
-//! than the ~15 µs a counter write holds the lock. Rate-limit counters, written on every
-//! request, therefore have a pool of their own with a single connection: concurrent checks
-//! queue for it in the pool instead of sleeping in SQLite, and collide with the main pool
-//! only when another kind of write (an event, a token) happens at the same moment.
+//! than the ~15 µs a counter write holds the lock. Rate-limit checks, one write on every
+//! request, therefore go through one connection of their own ([`CounterConnection`]):
+//! concurrent checks queue for it in order instead of sleeping in SQLite, and collide with
+//! the pool only when another kind of write (an event, a token) happens at the same moment.
+//! It is held outside the pool because sqlx pings a pooled connection when it is taken and
+//! again when it is given back, two more round trips to its worker thread that a single
+//! connection would wait for on every check.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use cutty_core::error::{StoreError, StoreErrorKind};
+use std::sync::Arc;
+
+use sqlx::Connection as _;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 
 use crate::sql::api_keys::impl_api_key_store;
@@ -32,9 +39,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// One connection for the rate-limit counters (the module docs say why); the main pool
-    /// itself for an in-memory database, which exists per connection.
-    counters: SqlitePool,
+    /// The connection rate-limit checks go through (the module docs say why); `None` for an
+    /// in-memory database, which exists per connection: its checks use the pool's one.
+    counters: Option<Arc<CounterConnection>>,
     options: StoreOptions,
     clock: StoreClock,
 }
@@ -60,23 +67,21 @@ impl SqliteStore {
         } else {
             options.max_connections.max(1)
         };
-        let pool_with = |max: u32| {
-            SqlitePoolOptions::new()
-                .max_connections(max)
-                .acquire_timeout(acquire_timeout(&options))
-                .idle_timeout(None::<Duration>)
-                .connect_lazy_with(connect.clone())
-        };
-        let pool = pool_with(max);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(acquire_timeout(&options))
+            .idle_timeout(None::<Duration>)
+            .connect_lazy_with(connect.clone());
         bounded("sqlite.migrate", options.operation_timeout * 4, async {
             MIGRATOR.run(&pool).await.map_err(sqlx::Error::from)
         })
         .await?;
-        let counters = if in_memory {
-            pool.clone()
-        } else {
-            pool_with(1)
-        };
+        let counters = (!in_memory).then(|| {
+            Arc::new(CounterConnection {
+                connect,
+                slot: tokio::sync::Mutex::new(None),
+            })
+        });
         Ok(Self {
             pool,
             counters,
@@ -92,8 +97,66 @@ impl SqliteStore {
 
     /// Closes every connection, flushing the WAL.
     pub async fn close(&self) {
-        self.counters.close().await;
+        if let Some(counters) = &self.counters {
+            counters.close().await;
+        }
         self.pool.close().await;
+    }
+
+    /// The one-statement rate-limit check, through the counters' connection.
+    async fn counter_check(
+        &self,
+        key: &str,
+        args: &crate::sql::rate_limit::CheckArgs,
+    ) -> Result<Vec<crate::sql::rate_limit::CheckRow>, sqlx::Error> {
+        let query = crate::sql::rate_limit::check_query::<sqlx::Sqlite>(
+            crate::sql::rate_limit::CHECK_SQLITE,
+            key,
+            args,
+        );
+        match &self.counters {
+            Some(counters) => counters.fetch_all(query).await,
+            None => query.fetch_all(&self.pool).await,
+        }
+    }
+}
+
+/// One connection, opened on first use, that rate-limit checks take in turn (a fair
+/// mutex: first come, first served).
+#[derive(Debug)]
+struct CounterConnection {
+    connect: SqliteConnectOptions,
+    slot: tokio::sync::Mutex<Option<SqliteConnection>>,
+}
+
+impl CounterConnection {
+    async fn fetch_all<'q, O>(
+        &self,
+        query: sqlx::query::QueryAs<'q, sqlx::Sqlite, O, SqliteArguments<'q>>,
+    ) -> Result<Vec<O>, sqlx::Error>
+    where
+        O: Send + Unpin + for<'r> sqlx::FromRow<'r, SqliteRow>,
+    {
+        let mut slot = self.slot.lock().await;
+        // Taken out for the query: if this future is dropped half-way (the operation
+        // timeout), the connection goes with it and the next check opens a new one.
+        let mut conn = match slot.take() {
+            Some(conn) => conn,
+            None => SqliteConnection::connect_with(&self.connect).await?,
+        };
+        let rows = query.fetch_all(&mut conn).await;
+        // An error of the statement leaves the connection usable; any other drops it.
+        if matches!(&rows, Ok(_) | Err(sqlx::Error::Database(_))) {
+            *slot = Some(conn);
+        }
+        rows
+    }
+
+    async fn close(&self) {
+        if let Some(conn) = self.slot.lock().await.take() {
+            // Closing is best effort: the pool's own close flushes the WAL.
+            let _ = conn.close().await;
+        }
     }
 }
 
@@ -104,6 +167,6 @@ impl_block_list_store!(SqliteStore);
 impl_event_store!(SqliteStore);
 impl_file_store!(SqliteStore);
 impl_lockout_store!(SqliteStore);
-impl_rate_limit_store!(SqliteStore, counters, crate::sql::rate_limit::CHECK_SQLITE);
+impl_rate_limit_store!(SqliteStore);
 impl_maintenance!(SqliteStore);
 crate::sql::health::impl_health_check!(SqliteStore);

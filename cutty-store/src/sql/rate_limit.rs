@@ -110,6 +110,28 @@ pub(crate) const CHECK_SQLITE: &str = concat!(
      SELECT win, prev, curr, FALSE FROM rate_limit_counters WHERE key = $1"
 );
 
+/// The check statement `sql` ([`CHECK_POSTGRES`] or [`CHECK_SQLITE`]) bound for `key`.
+pub(crate) fn check_query<'q, DB>(
+    sql: &'q str,
+    key: &'q str,
+    a: &CheckArgs,
+) -> sqlx::query::QueryAs<'q, DB, CheckRow, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    CheckRow: for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    sqlx::query_as::<DB, CheckRow>(sql)
+        .bind(key)
+        .bind(a.k)
+        .bind(a.e)
+        .bind(a.w)
+        .bind(a.limit)
+        .bind(a.expires_same)
+        .bind(a.expires_ahead)
+}
+
 /// `(win, prev, curr)` as stored.
 pub(crate) type Row = (i64, i64, i64);
 
@@ -237,11 +259,12 @@ fn disagrees() -> StoreError {
     )
 }
 
-/// Implements `RateLimitStore` for a SQL store type with fields `options`, `clock` and
-/// `$pool`, the pool counters are kept through; `$check` is the one-statement check
-/// ([`CHECK_POSTGRES`] or [`CHECK_SQLITE`]).
+/// Implements `RateLimitStore` for a SQL store type with fields `pool`, `options` and
+/// `clock` and a method `counter_check(&self, key: &str, args: &CheckArgs) ->
+/// Result<Vec<CheckRow>, sqlx::Error>` running the one-statement check ([`CHECK_POSTGRES`]
+/// or [`CHECK_SQLITE`], see [`check_query`]).
 macro_rules! impl_rate_limit_store {
-    ($store:ty, $pool:ident, $check:expr) => {
+    ($store:ty) => {
         #[async_trait::async_trait]
         impl cutty_core::rate_limit::RateLimitStore for $store {
             async fn load(
@@ -252,7 +275,7 @@ macro_rules! impl_rate_limit_store {
                 let fut =
                     sqlx::query_as::<_, crate::sql::rate_limit::Row>(crate::sql::rate_limit::LOAD)
                         .bind(key.to_string())
-                        .fetch_optional(&self.$pool);
+                        .fetch_optional(&self.pool);
                 crate::sql::bounded("rate_limit.load", self.options.operation_timeout, fut)
                     .await?
                     .map(crate::sql::rate_limit::from_row)
@@ -293,7 +316,7 @@ macro_rules! impl_rate_limit_store {
                 let done = crate::sql::bounded(
                     "rate_limit.compare_and_swap",
                     t,
-                    query.execute(&self.$pool),
+                    query.execute(&self.pool),
                 )
                 .await?;
                 if done.rows_affected() == 1 {
@@ -302,7 +325,7 @@ macro_rules! impl_rate_limit_store {
                 let fut =
                     sqlx::query_as::<_, crate::sql::rate_limit::Row>(crate::sql::rate_limit::LOAD)
                         .bind(&k)
-                        .fetch_optional(&self.$pool);
+                        .fetch_optional(&self.pool);
                 let seen = crate::sql::bounded("rate_limit.compare_and_swap", t, fut)
                     .await?
                     .map(crate::sql::rate_limit::from_row)
@@ -332,19 +355,10 @@ macro_rules! impl_rate_limit_store {
                 };
                 let k = key.to_string();
                 for _ in 0..crate::sql::rate_limit::MAX_CAS_ATTEMPTS {
-                    let fut = sqlx::query_as::<_, crate::sql::rate_limit::CheckRow>($check)
-                        .bind(&k)
-                        .bind(args.k)
-                        .bind(args.e)
-                        .bind(args.w)
-                        .bind(args.limit)
-                        .bind(args.expires_same)
-                        .bind(args.expires_ahead)
-                        .fetch_all(&self.$pool);
                     let rows = crate::sql::bounded(
                         "rate_limit.check_and_count",
                         self.options.operation_timeout,
-                        fut,
+                        self.counter_check(&k, &args),
                     )
                     .await?;
                     if let Some(decision) =
