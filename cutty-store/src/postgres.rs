@@ -64,6 +64,21 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// The one-statement rate-limit check through the pool.
+    async fn counter_check(
+        &self,
+        key: &str,
+        args: &crate::sql::rate_limit::CheckArgs,
+    ) -> Result<Vec<crate::sql::rate_limit::CheckRow>, sqlx::Error> {
+        crate::sql::rate_limit::check_query::<sqlx::Postgres>(
+            crate::sql::rate_limit::CHECK_POSTGRES,
+            key,
+            args,
+        )
+        .fetch_all(&self.pool)
+        .await
+    }
 }
 
 impl_user_store!(PostgresStore);

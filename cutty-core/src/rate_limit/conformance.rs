@@ -338,7 +338,8 @@ pub async fn cas_path_matches_the_model<S: RateLimitStore>(store: &S, clock: &Fa
 /// A grid of stored states around every branch of [`SlidingWindow::evaluate`] — absent,
 /// stale, previous window, current window, a clock behind the stored window; counts below,
 /// at and above the limit; offsets at the start, inside and at the end of the window;
-/// window lengths from 1 s to `u32::MAX` s and counts near `u32::MAX` — each written with
+/// window lengths from 1 s to `u32::MAX` s (and either side of 2³¹ ms, where 64-bit
+/// arithmetic runs out) and counts near `u32::MAX` — each written with
 /// `compare_and_swap` under a fresh key, then checked once with
 /// [`RateLimitStore::check_and_count`]: the decision and the stored state must be the model's.
 pub async fn check_and_count_edge_cases<S: RateLimitStore>(store: &S, clock: &FakeClock) {
@@ -380,6 +381,32 @@ pub async fn check_and_count_edge_cases<S: RateLimitStore>(store: &S, clock: &Fa
     for (now, limit) in [(1, u32::MAX), (huge.window_ms() + 7, u32::MAX), (1, 5)] {
         cases.push((huge, Some(big), now, nz(limit)));
         cases.push((huge, None, now, nz(limit)));
+    }
+    // Around 2^31 ms (24.8 days), where a backend doing the admission test in 64-bit
+    // integers (the SQL stores) hands over to another path: counts near 2^32 on either side,
+    // in every branch (same window, previous, stale, clock behind).
+    for secs in [2_147_483u32, 2_147_484] {
+        let window = SlidingWindow::from_secs(nz(secs));
+        let w = window.window_ms();
+        let k = window.window_index(base) + 3;
+        for (delta, prev, curr) in [
+            (0i64, u32::MAX, u32::MAX - 2),
+            (0, u32::MAX - 1, 0),
+            (-1, 7, u32::MAX),
+            (-2, u32::MAX, u32::MAX),
+            (1, u32::MAX, 1),
+        ] {
+            for e in [0, 1, w / 2, w - 1] {
+                for limit in [1, u32::MAX - 1, u32::MAX] {
+                    let state = WindowState {
+                        window: k.saturating_add_signed(delta),
+                        prev,
+                        curr,
+                    };
+                    cases.push((window, Some(state), k * w + e, nz(limit)));
+                }
+            }
+        }
     }
     let minute = SlidingWindow::from_secs(nz(60));
     let late = WindowState {
