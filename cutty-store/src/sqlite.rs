@@ -4,7 +4,7 @@
 //! SQLite takes one writer at a time, and a connection that finds the write lock taken
 //! waits in SQLite's busy handler, which sleeps in steps of 1, 2, 5, 10… ms — far longer
 //! than the ~15 µs a counter write holds the lock. Rate-limit checks, one write on every
-//! request, therefore go through one connection of their own ([`CounterConnection`]):
+//! request, therefore go through one connection of their own (`CounterConnection`):
 //! concurrent checks queue for it in order instead of sleeping in SQLite, and collide with
 //! the pool only when another kind of write (an event, a token) happens at the same moment.
 //! It is held outside the pool because sqlx pings a pooled connection when it is taken and
@@ -12,11 +12,11 @@
 //! connection would wait for on every check.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cutty_core::error::{StoreError, StoreErrorKind};
-use std::sync::Arc;
-
 use sqlx::Connection as _;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
@@ -80,6 +80,7 @@ impl SqliteStore {
             Arc::new(CounterConnection {
                 connect,
                 slot: tokio::sync::Mutex::new(None),
+                closed: AtomicBool::new(false),
             })
         });
         Ok(Self {
@@ -127,6 +128,8 @@ impl SqliteStore {
 struct CounterConnection {
     connect: SqliteConnectOptions,
     slot: tokio::sync::Mutex<Option<SqliteConnection>>,
+    /// Set by [`SqliteStore::close`]: later checks fail like the closed pool's queries.
+    closed: AtomicBool,
 }
 
 impl CounterConnection {
@@ -138,6 +141,9 @@ impl CounterConnection {
         O: Send + Unpin + for<'r> sqlx::FromRow<'r, SqliteRow>,
     {
         let mut slot = self.slot.lock().await;
+        if self.closed.load(Ordering::Acquire) {
+            return Err(sqlx::Error::PoolClosed);
+        }
         // Taken out for the query: if this future is dropped half-way (the operation
         // timeout), the connection goes with it and the next check opens a new one.
         let mut conn = match slot.take() {
@@ -153,7 +159,9 @@ impl CounterConnection {
     }
 
     async fn close(&self) {
-        if let Some(conn) = self.slot.lock().await.take() {
+        let mut slot = self.slot.lock().await;
+        self.closed.store(true, Ordering::Release);
+        if let Some(conn) = slot.take() {
             // Closing is best effort: the pool's own close flushes the WAL.
             let _ = conn.close().await;
         }

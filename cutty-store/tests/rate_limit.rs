@@ -197,3 +197,30 @@ async fn postgres_unreadable_counter_rows_are_a_schema_mismatch() {
     store.close().await;
     schema.drop().await;
 }
+
+/// After `close`, a check fails as `Unavailable` like every other query of the store,
+/// rather than quietly opening a new counter connection.
+#[tokio::test]
+async fn sqlite_checks_after_close_are_unavailable() {
+    use cutty_core::error::StoreErrorKind;
+    use cutty_core::rate_limit::{RateLimitStore, SlidingWindow};
+
+    let (store, _dir) = common::sqlite().await;
+    let window = SlidingWindow::from_secs(NonZeroU32::new(60).expect("nonzero"));
+    let key = RateLimitKey::User(1);
+    let limit = NonZeroU32::new(5).expect("nonzero");
+    let now = 1_700_000_000_000u64;
+    assert!(
+        store
+            .check_and_count(&key, &window, limit, now)
+            .await
+            .expect("open")
+            .is_allowed()
+    );
+    store.close().await;
+    let err = store
+        .check_and_count(&key, &window, limit, now)
+        .await
+        .expect_err("closed");
+    assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
+}
