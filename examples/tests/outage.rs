@@ -119,6 +119,35 @@ fn eventually(what: &str, mut ok: impl FnMut() -> Result<(), String>) {
     }
 }
 
+/// While the proxy is pulled: liveness answers 200, `/health/auth` answers `status` with
+/// `down` down and `up` ok, and the process is alive. Then the proxy comes back and a login
+/// succeeds again within [`RECOVERY`], without a restart.
+fn assert_degraded_then_recovers(
+    server: &mut Server,
+    proxy: &mut Proxy,
+    status: u16,
+    down: &str,
+    up: &str,
+) {
+    server.get("/health", None).expect(200);
+    let (seen, h) = health(server);
+    assert_eq!(seen, status, "{h}");
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert_eq!(h["services"][down]["status"], "down", "{h}");
+    assert_eq!(h["services"][up]["status"], "ok", "{h}");
+    assert!(server.is_running(), "the server died with its {down}");
+
+    proxy.restore();
+    eventually("login", || {
+        let r = login(server, "before_outage");
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(format!("{r:?}"))
+        }
+    });
+}
+
 #[test]
 fn postgres_down_and_back_under_a_running_server() {
     let schema = Schema::create();
@@ -182,23 +211,7 @@ fn postgres_down_and_back_under_a_running_server() {
         assert_unavailable(r, what, &hidden, PG_BUDGET);
     }
     // Liveness stays up; /health/auth says the database is down, with a 503.
-    server.get("/health", None).expect(200);
-    let (status, h) = health(&server);
-    assert_eq!(status, 503, "{h}");
-    assert_eq!(h["status"], "degraded", "{h}");
-    assert_eq!(h["services"]["database"]["status"], "down", "{h}");
-    assert_eq!(h["services"]["cache"]["status"], "ok", "{h}");
-    assert!(server.is_running(), "the server died with its database");
-
-    proxy.restore();
-    eventually("login", || {
-        let r = login(&server, "before_outage");
-        if r.status == 200 {
-            Ok(())
-        } else {
-            Err(format!("{r:?}"))
-        }
-    });
+    assert_degraded_then_recovers(&mut server, &mut proxy, 503, "database", "cache");
     register(&server, "after_outage");
     server.get("/api/accounts/user", Some(&access)).expect(200);
     let (status, h) = health(&server);
@@ -265,23 +278,7 @@ fn redis_down_and_back_under_a_running_server() {
         );
     }
     // The database is fine, so /health/auth answers 200 with the cache down.
-    server.get("/health", None).expect(200);
-    let (status, h) = health(&server);
-    assert_eq!(status, 200, "{h}");
-    assert_eq!(h["status"], "degraded", "{h}");
-    assert_eq!(h["services"]["cache"]["status"], "down", "{h}");
-    assert_eq!(h["services"]["database"]["status"], "ok", "{h}");
-    assert!(server.is_running(), "the server died with its cache");
-
-    proxy.restore();
-    eventually("login", || {
-        let r = login(&server, "before_outage");
-        if r.status == 200 {
-            Ok(())
-        } else {
-            Err(format!("{r:?}"))
-        }
-    });
+    assert_degraded_then_recovers(&mut server, &mut proxy, 200, "cache", "database");
     server.get("/api/accounts/user", Some(&access)).expect(200);
     // The refresh token was never consumed while Redis was away: it still rotates once.
     server
