@@ -138,7 +138,11 @@ pub fn write_rate_limit_headers(headers: &mut HeaderMap, outcome: &RateLimitOutc
 
 /// The forwarding headers of a request, each the last field line when repeated.
 pub fn forwarded_headers(headers: &HeaderMap) -> ForwardedHeaders<'_> {
-    let last = |name: &str| {
+    // Names as constants: a `&str` name would be parsed and validated on every look-up.
+    const CF_CONNECTING_IP: HeaderName = HeaderName::from_static("cf-connecting-ip");
+    const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+    let last = |name: HeaderName| {
         headers
             .get_all(name)
             .iter()
@@ -146,9 +150,9 @@ pub fn forwarded_headers(headers: &HeaderMap) -> ForwardedHeaders<'_> {
             .map(HeaderValue::as_bytes)
     };
     ForwardedHeaders {
-        cf_connecting_ip: last("cf-connecting-ip"),
-        x_forwarded_for: last("x-forwarded-for"),
-        x_real_ip: last("x-real-ip"),
+        cf_connecting_ip: last(CF_CONNECTING_IP),
+        x_forwarded_for: last(X_FORWARDED_FOR),
+        x_real_ip: last(X_REAL_IP),
     }
 }
 
