@@ -11,13 +11,22 @@
 //!
 //! # Priority
 //! Bounding the pool is not enough on a machine with few cores: the hashing threads and the
-//! executor's threads share the CPU, and the scheduler gives each runnable thread its turn,
-//! so while a flood keeps every hashing thread busy, every other request waits behind a
-//! time slice of hashing. On Linux the hashing threads therefore lower their own priority
-//! (nice [`DEFAULT_NICENESS`], see [`TokioPasswordWork::with_niceness`]): the executor's
-//! threads run first whenever they have work, and hashing takes the CPU time that is left.
-//! Under a flood, logins get slower; health checks, token refreshes and API-key requests do
-//! not. (Elsewhere the threads keep the default priority.)
+//! executor's threads share the CPU. Under Linux's EEVDF scheduler a thread that wakes up
+//! (the executor, when a request arrives) may wait for the running thread's time slice,
+//! about 3 ms, before it gets the CPU, and a lowered nice value shrinks the hashing threads'
+//! share but not that wait: with two hashing threads busy on a core, requests queued behind
+//! them for tens of milliseconds. On Linux the hashing threads therefore run under the
+//! `SCHED_IDLE` policy by default ([`HashingPriority::Idle`], see
+//! [`TokioPasswordWork::with_priority`]): any other thread that wakes up takes the CPU from
+//! them at once, and hashing takes the CPU time that is left. Under a flood, logins get
+//! slower; health checks, token refreshes and API-key requests do not.
+//!
+//! The price: a hash runs only when no ordinary thread wants the CPU. On a host whose cores
+//! are kept busy by other work, logins slow down in proportion (an idle-policy thread still
+//! gets a small share, about 0.3 % of a busy core, so they never stop outright). Choose
+//! [`HashingPriority::Nice`] to give hashing a larger guaranteed share at the cost of that
+//! wake-up wait, or [`HashingPriority::Normal`] to leave the threads alone. Elsewhere than
+//! Linux the setting is ignored.
 //!
 //! The default bound is the number of cores ([`std::thread::available_parallelism`]): hashing
 //! is CPU-bound, so more threads would not finish more hashes per second, only interleave
@@ -35,8 +44,21 @@ use cutty_core::password::{PasswordHasher, Verification};
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
-/// The nice value hashing threads take on Linux (0 is the default, 19 the lowest priority).
-pub const DEFAULT_NICENESS: i32 = 10;
+/// How the hashing threads give way to the rest of the process (Linux; see the
+/// [module docs](self#priority)).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashingPriority {
+    /// The default: the `SCHED_IDLE` policy. Any other thread preempts a hash as soon as it
+    /// wakes up; hashing uses the CPU time no one else wants.
+    #[default]
+    Idle,
+    /// The normal policy at this nice value (clamped to 1..=19): a share of a busy core
+    /// (about 10 % at nice 10) but a woken request may wait for a hash's time slice.
+    Nice(i32),
+    /// The threads keep the priority they were started with.
+    Normal,
+}
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -52,33 +74,37 @@ pub struct TokioPasswordWork {
 struct Pool {
     permits: Arc<Semaphore>,
     max_concurrent: usize,
-    niceness: i32,
+    priority: HashingPriority,
     jobs: Sender<Job>,
 }
 
 impl TokioPasswordWork {
-    /// At most `max_concurrent` hashes at once (`0` is taken as `1`), on threads at
-    /// [`DEFAULT_NICENESS`].
+    /// At most `max_concurrent` hashes at once (`0` is taken as `1`), on threads at the
+    /// default [`HashingPriority`].
     pub fn new(max_concurrent: usize) -> Self {
-        Self::with_niceness(max_concurrent, DEFAULT_NICENESS)
+        Self::with_priority(max_concurrent, HashingPriority::default())
     }
 
-    /// At most `max_concurrent` hashes at once, on threads at nice value `niceness`
-    /// (clamped to 0..=19: a thread may lower its priority, not raise it; 0 keeps the
-    /// default). Linux only; elsewhere `niceness` is ignored.
+    /// At most `max_concurrent` hashes at once, on threads at `priority` (a nice value is
+    /// clamped to 1..=19: a thread may lower its priority, not raise it). Linux only;
+    /// elsewhere `priority` is ignored.
     ///
     /// A thread that cannot be started is logged and left out; if none can be, every hash
-    /// answers `503 DB_001`.
-    pub fn with_niceness(max_concurrent: usize, niceness: i32) -> Self {
+    /// answers `503 DB_001`. A thread whose priority cannot be lowered logs a warning and
+    /// hashes at its default priority.
+    pub fn with_priority(max_concurrent: usize, priority: HashingPriority) -> Self {
         let max_concurrent = max_concurrent.max(1);
-        let niceness = niceness.clamp(0, 19);
+        let priority = match priority {
+            HashingPriority::Nice(n) => HashingPriority::Nice(n.clamp(1, 19)),
+            other => other,
+        };
         let (jobs, queue) = channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..max_concurrent {
             let queue = Arc::clone(&queue);
             let started = std::thread::Builder::new()
                 .name(format!("cutty-hash-{i}"))
-                .spawn(move || worker(&queue, niceness));
+                .spawn(move || worker(&queue, priority));
             if let Err(e) = started {
                 tracing::error!(error = %e, "cannot start a password hashing thread");
             }
@@ -87,7 +113,7 @@ impl TokioPasswordWork {
             pool: Arc::new(Pool {
                 permits: Arc::new(Semaphore::new(max_concurrent)),
                 max_concurrent,
-                niceness,
+                priority,
                 jobs,
             }),
         }
@@ -103,9 +129,9 @@ impl TokioPasswordWork {
         self.pool.max_concurrent
     }
 
-    /// The nice value of the hashing threads (applied on Linux only).
-    pub fn niceness(&self) -> i32 {
-        self.pool.niceness
+    /// The priority of the hashing threads (applied on Linux only).
+    pub fn priority(&self) -> HashingPriority {
+        self.pool.priority
     }
 
     /// Hashes waiting for or holding a permit right now are not counted; this is the number
@@ -149,8 +175,8 @@ impl TokioPasswordWork {
 }
 
 /// A hashing thread: lowers its priority, then runs jobs until every sender is gone.
-fn worker(queue: &Mutex<Receiver<Job>>, niceness: i32) {
-    lower_priority(niceness);
+fn worker(queue: &Mutex<Receiver<Job>>, priority: HashingPriority) {
+    lower_priority(priority);
     loop {
         // The lock is held only while waiting for the next job, never while running it.
         let next = match queue.lock() {
@@ -164,20 +190,35 @@ fn worker(queue: &Mutex<Receiver<Job>>, niceness: i32) {
     }
 }
 
+/// Applies `priority` to the calling thread (on Linux both the policy and the nice value
+/// belong to the thread, not the process).
 #[cfg(target_os = "linux")]
-fn lower_priority(niceness: i32) {
-    if niceness == 0 {
-        return;
-    }
-    // On Linux the nice value belongs to the thread: this changes the calling thread only.
-    let tid = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(tid), niceness) {
-        tracing::warn!(error = %e, niceness, "cannot lower the priority of a hashing thread");
+fn lower_priority(priority: HashingPriority) {
+    use thread_priority::ThreadPriority;
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id,
+    };
+    let result = match priority {
+        HashingPriority::Normal => return,
+        HashingPriority::Idle => set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        )
+        .map_err(|e| format!("{e:?}")),
+        HashingPriority::Nice(n) => {
+            let tid = rustix::thread::gettid();
+            rustix::process::setpriority_process(Some(tid), n).map_err(|e| e.to_string())
+        }
+    };
+    if let Err(error) = result {
+        tracing::warn!(%error, ?priority, "cannot lower the priority of a hashing thread");
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority(_niceness: i32) {}
+fn lower_priority(_priority: HashingPriority) {}
 
 impl Default for TokioPasswordWork {
     /// [`TokioPasswordWork::default_concurrency`] permits.
@@ -296,21 +337,38 @@ mod tests {
         assert_eq!(work.available_permits(), 1);
     }
 
+    /// The calling thread's scheduling policy and nice value.
+    #[cfg(target_os = "linux")]
+    fn current_priority() -> (thread_priority::unix::ThreadSchedulePolicy, i32) {
+        let policy = thread_priority::unix::thread_schedule_policy().unwrap();
+        let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        (policy, nice)
+    }
+
     #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn hashing_threads_run_at_the_lowered_priority() {
-        let work = TokioPasswordWork::with_niceness(1, 7);
-        assert_eq!(work.niceness(), 7);
-        let seen = work
-            .run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(seen, 7);
+    async fn hashing_threads_run_at_the_chosen_priority() {
+        use thread_priority::unix::{NormalThreadSchedulePolicy as P, ThreadSchedulePolicy as S};
+        let mine = current_priority();
+        assert_ne!(mine.0, S::Normal(P::Idle));
+
+        let idle = TokioPasswordWork::new(1);
+        assert_eq!(idle.priority(), HashingPriority::Idle);
+        assert_eq!(
+            idle.run(current_priority).await.unwrap().0,
+            S::Normal(P::Idle)
+        );
+
+        let nice = TokioPasswordWork::with_priority(1, HashingPriority::Nice(7));
+        assert_eq!(nice.run(current_priority).await.unwrap(), (mine.0, 7));
+
+        let normal = TokioPasswordWork::with_priority(1, HashingPriority::Normal);
+        assert_eq!(normal.run(current_priority).await.unwrap(), mine);
+
         // The caller's own thread is untouched.
-        let mine = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
-        assert_ne!(mine, 7);
-        assert_eq!(TokioPasswordWork::with_niceness(1, 99).niceness(), 19);
-        assert_eq!(TokioPasswordWork::with_niceness(1, -5).niceness(), 0);
+        assert_eq!(current_priority(), mine);
+        let clamp = |n| TokioPasswordWork::with_priority(1, HashingPriority::Nice(n)).priority();
+        assert_eq!(clamp(99), HashingPriority::Nice(19));
+        assert_eq!(clamp(-5), HashingPriority::Nice(1));
     }
 }

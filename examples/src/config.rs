@@ -25,6 +25,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cutty_axum::HashingPriority;
 use cutty_core::client_ip::{ClientIpResolver, TrustedProxiesError};
 use cutty_core::lockout::{LockoutConfig, MAX_THRESHOLD};
 use cutty_core::password::MAX_PBKDF2_ITERATIONS;
@@ -82,6 +83,7 @@ const DEBUG_MODE: Var = var("DEBUG_MODE");
 const DEV_SECRETS_FILE: Var = var("CUTTY_DEV_SECRETS_FILE");
 const CORS_ORIGINS: Var = var("CUTTY_CORS_ORIGINS");
 const HASH_WORKERS: Var = var("CUTTY_HASH_WORKERS");
+const HASH_PRIORITY: Var = var("CUTTY_HASH_PRIORITY");
 const HEADER_TIMEOUT: Var = var("CUTTY_HEADER_TIMEOUT_SECONDS");
 const BODY_TIMEOUT: Var = var("CUTTY_BODY_TIMEOUT_SECONDS");
 const MAINTENANCE_INTERVAL: Var = var("CUTTY_MAINTENANCE_INTERVAL_SECONDS");
@@ -117,6 +119,7 @@ const VARS: &[Var] = &[
     DEV_SECRETS_FILE,
     CORS_ORIGINS,
     HASH_WORKERS,
+    HASH_PRIORITY,
     HEADER_TIMEOUT,
     BODY_TIMEOUT,
     MAINTENANCE_INTERVAL,
@@ -349,6 +352,9 @@ pub struct Config {
     /// `CUTTY_HASH_WORKERS`: most password hashes computed at once (each on its own low-priority hashing thread)
     /// (default: the number of CPUs).
     pub hash_workers: usize,
+    /// `CUTTY_HASH_PRIORITY`: how hashing threads give way to requests on Linux: `idle`
+    /// (the default, `SCHED_IDLE`), a nice value `1`–`19`, or `normal`.
+    pub hash_priority: HashingPriority,
     /// `CUTTY_HEADER_TIMEOUT_SECONDS`: time allowed to send the request head (default 10).
     pub header_timeout: Duration,
     /// `CUTTY_BODY_TIMEOUT_SECONDS`: time allowed to send the request body (default 30).
@@ -423,6 +429,21 @@ impl Raw {
             return Err(self.invalid(v, format!("must be from {min} to {max}")));
         }
         Ok(n)
+    }
+
+    /// `idle`, `normal` or a nice value `1`–`19`.
+    fn hash_priority(&self, v: Var) -> Result<HashingPriority, ConfigError> {
+        let Some(value) = self.get(v) else {
+            return Ok(HashingPriority::default());
+        };
+        match value.trim().to_ascii_lowercase().as_str() {
+            "idle" => Ok(HashingPriority::Idle),
+            "normal" => Ok(HashingPriority::Normal),
+            n => match n.parse::<i32>() {
+                Ok(n @ 1..=19) => Ok(HashingPriority::Nice(n)),
+                _ => Err(self.invalid(v, "expected idle, normal or a nice value from 1 to 19")),
+            },
+        }
     }
 
     fn u32_in(&self, v: Var, default: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
@@ -672,6 +693,7 @@ impl Config {
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         let hash_workers = usize::try_from(raw.u64_in(HASH_WORKERS, cpus as u64, 1, 1024)?)
             .map_err(|_| raw.invalid(HASH_WORKERS, "too large"))?;
+        let hash_priority = raw.hash_priority(HASH_PRIORITY)?;
         let header_timeout = Duration::from_secs(raw.u64_in(HEADER_TIMEOUT, 10, 1, 3600)?);
         let body_timeout = Duration::from_secs(raw.u64_in(BODY_TIMEOUT, 30, 1, 3600)?);
         let maintenance_interval =
@@ -696,6 +718,7 @@ impl Config {
             dev_secrets_file,
             cors_origins,
             hash_workers,
+            hash_priority,
             header_timeout,
             body_timeout,
             maintenance_interval,
@@ -983,6 +1006,7 @@ mod tests {
         assert_eq!(c.dev_secrets_file, PathBuf::from(DEV_SECRETS_FILE_NAME));
         assert!(c.cors_origins.is_empty());
         assert!(c.hash_workers >= 1);
+        assert_eq!(c.hash_priority, HashingPriority::Idle);
         assert_eq!(c.maintenance_interval, Duration::from_secs(3600));
     }
 
@@ -1021,6 +1045,7 @@ mod tests {
                 "https://app.example, http://localhost:3000",
             ),
             ("CUTTY_HASH_WORKERS", "3"),
+            ("CUTTY_HASH_PRIORITY", " 12 "),
             ("CUTTY_HEADER_TIMEOUT_SECONDS", "4"),
             ("CUTTY_BODY_TIMEOUT_SECONDS", "6"),
             ("CUTTY_MAINTENANCE_INTERVAL_SECONDS", "60"),
@@ -1060,6 +1085,7 @@ mod tests {
             vec!["https://app.example", "http://localhost:3000"]
         );
         assert_eq!(c.hash_workers, 3);
+        assert_eq!(c.hash_priority, HashingPriority::Nice(12));
         assert_eq!(c.header_timeout, Duration::from_secs(4));
         assert_eq!(c.body_timeout, Duration::from_secs(6));
         assert_eq!(c.maintenance_interval, Duration::from_secs(60));
@@ -1117,6 +1143,9 @@ mod tests {
             ("CUTTY_CORS_ORIGINS", "https://a.example/path"),
             ("CUTTY_CORS_ORIGINS", "*,https://a.example"),
             ("CUTTY_HASH_WORKERS", "0"),
+            ("CUTTY_HASH_PRIORITY", "0"),
+            ("CUTTY_HASH_PRIORITY", "20"),
+            ("CUTTY_HASH_PRIORITY", "low"),
             ("CUTTY_EVENT_RETENTION_DAYS", "0"),
             ("DATABASE_URL", "sqlite://"),
         ] {

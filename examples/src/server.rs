@@ -362,7 +362,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::default());
     let work = MeteredPasswordWork::new(
-        cutty_axum::TokioPasswordWork::new(config.hash_workers),
+        cutty_axum::TokioPasswordWork::with_priority(config.hash_workers, config.hash_priority),
         Arc::clone(&metrics),
     );
     let app = App::start(&config, Arc::new(work)).await?;
