@@ -79,6 +79,44 @@ async fn sqlite_state_survives_reopening_the_file() {
     reopened.close().await;
 }
 
+/// The WAL is checkpointed into the database file by the store's background task, not by
+/// a commit: about 1 MiB of writes (far below the commit-time backstop of
+/// `AUTOCHECKPOINT_PAGES`) reaches the main file without any further statement. (A
+/// liveness bound, not a timing measurement: the task runs every 250 ms; 30 s allowed.)
+#[tokio::test]
+async fn sqlite_checkpoints_in_the_background() {
+    use cutty_store::sqlite::{AUTOCHECKPOINT_PAGES, CHECKPOINT_INTERVAL};
+    let (store, dir) = common::sqlite().await;
+    let pool = store.pool();
+    let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(pages, i64::from(AUTOCHECKPOINT_PAGES));
+    let main = dir.0.join("cutty.db");
+    let before = std::fs::metadata(&main).unwrap().len();
+    sqlx::query("CREATE TABLE scratch (b BLOB NOT NULL)")
+        .execute(pool)
+        .await
+        .unwrap();
+    for _ in 0..64 {
+        sqlx::query("INSERT INTO scratch (b) VALUES (randomblob(16384))")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&main).unwrap().len() < before + 1024 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL was never checkpointed into {}",
+            main.display()
+        );
+        tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+    }
+    store.close().await;
+}
+
 #[tokio::test]
 async fn postgres_state_survives_a_new_pool() {
     let clock = FakeClock::at_unix_ms(T);
