@@ -176,14 +176,13 @@ impl Checkpointer {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                let done = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                     .execute(&pool)
-                    .await
-                {
-                    Err(sqlx::Error::PoolClosed) => return,
-                    // Busy or failing: the next tick tries again, and the backstop bounds
-                    // the WAL meanwhile.
-                    Ok(_) | Err(_) => {}
+                    .await;
+                // Busy or failing: the next tick tries again, and the backstop bounds the WAL
+                // meanwhile. A closed pool ends the task.
+                if let Err(sqlx::Error::PoolClosed) = done {
+                    return;
                 }
             }
         });
