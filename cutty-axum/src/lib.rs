@@ -33,4 +33,4 @@ pub use openapi::openapi;
 pub use request_id::{CatchPanicLayer, RequestId, RequestIdLayer};
 pub use routes::{router, routes};
 pub use state::CuttyState;
-pub use work::{HashingPriority, TokioPasswordWork};
+pub use work::{DEFAULT_NICENESS, HashingPriority, TokioPasswordWork};

@@ -11,22 +11,23 @@
 //!
 //! # Priority
 //! Bounding the pool is not enough on a machine with few cores: the hashing threads and the
-//! executor's threads share the CPU. Under Linux's EEVDF scheduler a thread that wakes up
-//! (the executor, when a request arrives) may wait for the running thread's time slice,
-//! about 3 ms, before it gets the CPU, and a lowered nice value shrinks the hashing threads'
-//! share but not that wait: with two hashing threads busy on a core, requests queued behind
-//! them for tens of milliseconds. On Linux the hashing threads therefore run under the
-//! `SCHED_IDLE` policy by default ([`HashingPriority::Idle`], see
-//! [`TokioPasswordWork::with_priority`]): any other thread that wakes up takes the CPU from
-//! them at once, and hashing takes the CPU time that is left. Under a flood, logins get
-//! slower; health checks, token refreshes and API-key requests do not.
+//! executor's threads share the CPU, and the scheduler gives each runnable thread its turn,
+//! so while a flood keeps every hashing thread busy, every other request could wait behind a
+//! time slice of hashing. On Linux the hashing threads therefore lower their own priority
+//! ([`HashingPriority`], see [`TokioPasswordWork::with_priority`]). The default is nice
+//! [`DEFAULT_NICENESS`]: the executor's threads run first whenever they have work, hashing
+//! takes the CPU time that is left, and still gets about a tenth of a core that other work
+//! keeps busy, so logins slow down under load but never stall.
 //!
-//! The price: a hash runs only when no ordinary thread wants the CPU. On a host whose cores
-//! are kept busy by other work, logins slow down in proportion (an idle-policy thread still
-//! gets a small share, about 0.3 % of a busy core, so they never stop outright). Choose
-//! [`HashingPriority::Nice`] to give hashing a larger guaranteed share at the cost of that
-//! wake-up wait, or [`HashingPriority::Normal`] to leave the threads alone. Elsewhere than
-//! Linux the setting is ignored.
+//! [`HashingPriority::Idle`] (the `SCHED_IDLE` policy) goes further: any other thread that
+//! wakes up takes the CPU from a hash at once, where under Linux's EEVDF scheduler a woken
+//! thread may otherwise wait out part of the running hash's time slice (about 3 ms). The
+//! price: a hash then runs only when no ordinary thread wants the CPU (an idle-policy thread
+//! gets about 0.3 % of a busy core), so on a host kept busy by other work logins nearly
+//! stop. In the login-flood benchmark (BENCHMARKS.md) the two were within the noise of each
+//! other, the tail there being the disk, so the default stays the one that cannot starve.
+//! [`HashingPriority::Normal`] leaves the threads alone. Elsewhere than Linux the setting is
+//! ignored.
 //!
 //! The default bound is the number of cores ([`std::thread::available_parallelism`]): hashing
 //! is CPU-bound, so more threads would not finish more hashes per second, only interleave
@@ -44,18 +45,21 @@ use cutty_core::password::{PasswordHasher, Verification};
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
+/// The nice value hashing threads take by default on Linux (0 is the default of any thread,
+/// 19 the lowest priority).
+pub const DEFAULT_NICENESS: i32 = 10;
+
 /// How the hashing threads give way to the rest of the process (Linux; see the
-/// [module docs](self#priority)).
+/// [module docs](self#priority)). The default is `Nice(DEFAULT_NICENESS)`.
 #[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashingPriority {
-    /// The default: the `SCHED_IDLE` policy. Any other thread preempts a hash as soon as it
-    /// wakes up; hashing uses the CPU time no one else wants.
-    #[default]
-    Idle,
-    /// The normal policy at this nice value (clamped to 1..=19): a share of a busy core
-    /// (about 10 % at nice 10) but a woken request may wait for a hash's time slice.
+    /// The normal policy at this nice value (clamped to 1..=19): about 10 % of a busy core
+    /// at nice 10, but a woken request may wait for part of a hash's time slice.
     Nice(i32),
+    /// The `SCHED_IDLE` policy: any other thread preempts a hash as soon as it wakes up;
+    /// hashing uses only the CPU time no one else wants.
+    Idle,
     /// The threads keep the priority they were started with.
     Normal,
 }
@@ -171,6 +175,12 @@ impl TokioPasswordWork {
                 Err(unavailable())
             }
         }
+    }
+}
+
+impl Default for HashingPriority {
+    fn default() -> Self {
+        Self::Nice(DEFAULT_NICENESS)
     }
 }
 
@@ -352,8 +362,14 @@ mod tests {
         let mine = current_priority();
         assert_ne!(mine.0, S::Normal(P::Idle));
 
-        let idle = TokioPasswordWork::new(1);
-        assert_eq!(idle.priority(), HashingPriority::Idle);
+        let default = TokioPasswordWork::new(1);
+        assert_eq!(default.priority(), HashingPriority::Nice(DEFAULT_NICENESS));
+        assert_eq!(
+            default.run(current_priority).await.unwrap(),
+            (mine.0, DEFAULT_NICENESS)
+        );
+
+        let idle = TokioPasswordWork::with_priority(1, HashingPriority::Idle);
         assert_eq!(
             idle.run(current_priority).await.unwrap().0,
             S::Normal(P::Idle)

@@ -352,8 +352,8 @@ pub struct Config {
     /// `CUTTY_HASH_WORKERS`: most password hashes computed at once (each on its own low-priority hashing thread)
     /// (default: the number of CPUs).
     pub hash_workers: usize,
-    /// `CUTTY_HASH_PRIORITY`: how hashing threads give way to requests on Linux: `idle`
-    /// (the default, `SCHED_IDLE`), a nice value `1`–`19`, or `normal`.
+    /// `CUTTY_HASH_PRIORITY`: how hashing threads give way to requests on Linux: a nice
+    /// value `1`–`19` (default 10), `idle` (`SCHED_IDLE`) or `normal`.
     pub hash_priority: HashingPriority,
     /// `CUTTY_HEADER_TIMEOUT_SECONDS`: time allowed to send the request head (default 10).
     pub header_timeout: Duration,
@@ -431,7 +431,7 @@ impl Raw {
         Ok(n)
     }
 
-    /// `idle`, `normal` or a nice value `1`–`19`.
+    /// A nice value `1`–`19`, `idle` or `normal`.
     fn hash_priority(&self, v: Var) -> Result<HashingPriority, ConfigError> {
         let Some(value) = self.get(v) else {
             return Ok(HashingPriority::default());
@@ -441,7 +441,7 @@ impl Raw {
             "normal" => Ok(HashingPriority::Normal),
             n => match n.parse::<i32>() {
                 Ok(n @ 1..=19) => Ok(HashingPriority::Nice(n)),
-                _ => Err(self.invalid(v, "expected idle, normal or a nice value from 1 to 19")),
+                _ => Err(self.invalid(v, "expected a nice value from 1 to 19, idle or normal")),
             },
         }
     }
@@ -1006,7 +1006,7 @@ mod tests {
         assert_eq!(c.dev_secrets_file, PathBuf::from(DEV_SECRETS_FILE_NAME));
         assert!(c.cors_origins.is_empty());
         assert!(c.hash_workers >= 1);
-        assert_eq!(c.hash_priority, HashingPriority::Idle);
+        assert_eq!(c.hash_priority, HashingPriority::Nice(10));
         assert_eq!(c.maintenance_interval, Duration::from_secs(3600));
     }
 
@@ -1045,7 +1045,7 @@ mod tests {
                 "https://app.example, http://localhost:3000",
             ),
             ("CUTTY_HASH_WORKERS", "3"),
-            ("CUTTY_HASH_PRIORITY", " 12 "),
+            ("CUTTY_HASH_PRIORITY", " Idle "),
             ("CUTTY_HEADER_TIMEOUT_SECONDS", "4"),
             ("CUTTY_BODY_TIMEOUT_SECONDS", "6"),
             ("CUTTY_MAINTENANCE_INTERVAL_SECONDS", "60"),
@@ -1085,7 +1085,7 @@ mod tests {
             vec!["https://app.example", "http://localhost:3000"]
         );
         assert_eq!(c.hash_workers, 3);
-        assert_eq!(c.hash_priority, HashingPriority::Nice(12));
+        assert_eq!(c.hash_priority, HashingPriority::Idle);
         assert_eq!(c.header_timeout, Duration::from_secs(4));
         assert_eq!(c.body_timeout, Duration::from_secs(6));
         assert_eq!(c.maintenance_interval, Duration::from_secs(60));
@@ -1146,6 +1146,7 @@ mod tests {
             ("CUTTY_HASH_PRIORITY", "0"),
             ("CUTTY_HASH_PRIORITY", "20"),
             ("CUTTY_HASH_PRIORITY", "low"),
+            ("CUTTY_HASH_PRIORITY", "-1"),
             ("CUTTY_EVENT_RETENTION_DAYS", "0"),
             ("DATABASE_URL", "sqlite://"),
         ] {
