@@ -90,6 +90,7 @@ macro_rules! upsert {
 /// (`admitted = FALSE`, absent for a new key) and, when admitted, the new one (`TRUE`). The
 /// last branch returns nothing: it makes this transaction commit without waiting for the
 /// WAL flush (`set_config(…, true)` is transaction-local, so it ends with this statement).
+#[cfg(feature = "postgres")]
 pub(crate) const CHECK_POSTGRES: &str = concat!(
     "WITH cur AS (SELECT win, prev, curr FROM rate_limit_counters WHERE key = $1 FOR UPDATE), \
      up AS (",
@@ -104,6 +105,7 @@ pub(crate) const CHECK_POSTGRES: &str = concat!(
 /// The whole check on SQLite: the upsert returning the new state when admitted (`TRUE`),
 /// then the stored state read back (`FALSE`). Both statements run in one call on the
 /// connection's worker thread; each is its own transaction.
+#[cfg(feature = "sqlite")]
 pub(crate) const CHECK_SQLITE: &str = concat!(
     upsert!(),
     " RETURNING win, prev, curr, TRUE; \
