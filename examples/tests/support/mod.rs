@@ -326,11 +326,17 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// A fresh schema; panics when PostgreSQL is not there (tests fail, never skip).
     pub fn create() -> Self {
+        Self::try_create().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A fresh schema, or why PostgreSQL could not make one.
+    pub fn try_create() -> Result<Self, String> {
         let name = format!("cutty_e2e_{}", uuid::Uuid::new_v4().simple());
         psql(&format!("CREATE SCHEMA {name}"))
-            .unwrap_or_else(|e| panic!("PostgreSQL at {PG_ADDR} is needed: {e}"));
-        Self { name }
+            .map_err(|e| format!("PostgreSQL at {PG_ADDR} is needed: {e}"))?;
+        Ok(Self { name })
     }
 
     /// `DATABASE_URL` for this schema through `addr` (PostgreSQL itself or a proxy).
@@ -381,12 +387,20 @@ pub struct RedisPrefix {
 }
 
 impl RedisPrefix {
+    /// A fresh prefix; panics when Redis is not there (tests fail, never skip).
     pub fn create() -> Self {
-        let pong = redis(&["PING"]).unwrap_or_else(|e| panic!("Redis is needed: {e}"));
-        assert!(pong.starts_with("+PONG"), "Redis answered {pong:?}");
-        Self {
-            prefix: format!("cutty-e2e-{}:", uuid::Uuid::new_v4().simple()),
+        Self::try_create().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A fresh prefix, or why Redis could not be used.
+    pub fn try_create() -> Result<Self, String> {
+        let pong = redis(&["PING"]).map_err(|e| format!("Redis is needed: {e}"))?;
+        if !pong.starts_with("+PONG") {
+            return Err(format!("Redis at {REDIS_ADDR} answered {pong:?} to PING"));
         }
+        Ok(Self {
+            prefix: format!("cutty-e2e-{}:", uuid::Uuid::new_v4().simple()),
+        })
     }
 }
 
