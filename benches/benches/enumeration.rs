@@ -30,8 +30,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use cutty_core::api_key::{ApiKeyHasher, ApiKeySalt, SaltId};
 use cutty_core::app::{
-    Cutty, HealthCheck, HealthService, InlinePasswordWork, LoginRequest, RegisterRequest,
-    SecretString, Settings, Stores,
+    Cutty, InlinePasswordWork, LoginRequest, RegisterRequest, SecretString, Settings, Stores,
 };
 use cutty_core::clock::FakeClock;
 use cutty_core::error::{Error, ErrorCode};
@@ -51,17 +50,7 @@ const WRONG: &str = "a wrong password, same len";
 const PAST_ANY_LOCKOUT: Duration = Duration::from_secs(2 * 3600);
 
 fn facade(store: &SqliteStore, clock: &FakeClock) -> Cutty {
-    let s = Arc::new(store.clone());
-    let stores = Stores {
-        users: s.clone(),
-        tokens: s.clone(),
-        api_keys: s.clone(),
-        rate_limits: s.clone(),
-        lockouts: s.clone(),
-        block_list: s.clone(),
-        events: s.clone(),
-        health: vec![(HealthService::Database, s as Arc<dyn HealthCheck>)],
-    };
+    let stores = Stores::all_in_one(store.clone());
     let keyring = Keyring::hmac(
         Algorithm::HS256,
         b"enumeration-bench-secret-0123456789abcdef",

@@ -10,13 +10,10 @@
 use std::sync::Arc;
 
 use cutty_core::api_key::{ApiKeyHasher, ApiKeySalt, SaltId};
-use cutty_core::app::{
-    Cutty, HealthCheck, HealthService, PasswordWork, Settings, SetupError, Stores,
-};
+use cutty_core::app::{Cutty, HealthService, PasswordWork, Settings, SetupError, Stores};
 use cutty_core::clock::{Clock, SystemClock};
 use cutty_core::error::StoreError;
 use cutty_core::file::{FileConfig, FileService, FileStore};
-use cutty_core::ip_block::BlockListStore;
 use cutty_core::password::PasswordHasher;
 use cutty_core::rate_limit::StoreFailurePolicy;
 use cutty_core::token::{Algorithm, Keyring};
@@ -165,34 +162,9 @@ impl Backends {
     pub fn stores(&self) -> Stores {
         // Each store is its own health probe (`HealthCheck` in cutty-store: a bounded
         // `SELECT 1`, Redis `PING`).
-        fn sql_stores<S>(s: &S) -> Stores
-        where
-            S: Clone
-                + HealthCheck
-                + cutty_core::user::UserStore
-                + cutty_core::token::TokenStore
-                + cutty_core::api_key::ApiKeyStore
-                + cutty_core::rate_limit::RateLimitStore
-                + cutty_core::lockout::LockoutStore
-                + BlockListStore
-                + cutty_core::event::EventStore
-                + 'static,
-        {
-            let s = Arc::new(s.clone());
-            Stores {
-                users: s.clone(),
-                tokens: s.clone(),
-                api_keys: s.clone(),
-                rate_limits: s.clone(),
-                lockouts: s.clone(),
-                block_list: s.clone(),
-                events: s.clone(),
-                health: vec![(HealthService::Database, s as Arc<dyn HealthCheck>)],
-            }
-        }
         let mut stores = match &self.sql {
-            SqlStore::Sqlite(s) => sql_stores(s),
-            SqlStore::Postgres(s) => sql_stores(s),
+            SqlStore::Sqlite(s) => Stores::all_in_one(s.clone()),
+            SqlStore::Postgres(s) => Stores::all_in_one(s.clone()),
         };
         if let Some(redis) = &self.redis {
             let r = Arc::new(redis.clone());

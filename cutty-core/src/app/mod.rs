@@ -27,6 +27,7 @@
 //! ```text
 //! let stores = Stores { users, tokens, api_keys, rate_limits, lockouts, block_list, events,
 //!                       health: vec![(HealthService::Database, sql.clone())] };
+//! // or, with one backend for everything: Stores::all_in_one(sql_store)
 //! let settings = Settings::new(Keyring::hmac(Algorithm::HS256, jwt_secret)?, api_key_hasher);
 //! let cutty = Cutty::new(stores, settings, Arc::new(SystemClock), Arc::new(InlinePasswordWork))?;
 //! ```
@@ -145,6 +146,36 @@ pub struct Stores {
     pub events: Arc<dyn EventStore>,
     /// The probes of `/health/auth`, by service (several for one service: the worst wins).
     pub health: Vec<(HealthService, Arc<dyn HealthCheck>)>,
+}
+
+impl Stores {
+    /// Every store from one backend that implements all the traits (a SQL store), which is
+    /// also the [`HealthService::Database`] probe. Replace fields afterwards to move some of
+    /// them elsewhere (e.g. counters, tokens and lockouts to Redis).
+    pub fn all_in_one<S>(store: S) -> Self
+    where
+        S: UserStore
+            + TokenStore
+            + ApiKeyStore
+            + RateLimitStore
+            + LockoutStore
+            + BlockListStore
+            + EventStore
+            + HealthCheck
+            + 'static,
+    {
+        let s = Arc::new(store);
+        Self {
+            users: s.clone(),
+            tokens: s.clone(),
+            api_keys: s.clone(),
+            rate_limits: s.clone(),
+            lockouts: s.clone(),
+            block_list: s.clone(),
+            events: s.clone(),
+            health: vec![(HealthService::Database, s)],
+        }
+    }
 }
 
 impl std::fmt::Debug for Stores {
