@@ -329,3 +329,44 @@ where
         })
     }
 }
+
+/// The block-list reload timer of [`spawn_block_list_refresh`]: aborted when dropped, which
+/// hands the reloads back to the requests.
+#[derive(Debug)]
+#[must_use = "dropping the task stops the timer"]
+pub struct BlockListRefreshTask {
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for BlockListRefreshTask {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+/// Reloads `cutty`'s cached block list on a tokio timer instead of inside requests (see
+/// [`BlockListRefresher`](cutty_core::app::BlockListRefresher)): with the database down,
+/// a request then waits for the store's timeout once, for its own work, not twice. The
+/// first reload runs at once; keep the returned task alive as long as the server runs.
+/// Must be called inside a tokio runtime.
+pub fn spawn_block_list_refresh(cutty: &Cutty) -> BlockListRefreshTask {
+    let mut refresher = cutty.block_list_refresher();
+    let mut failing = false;
+    let handle = tokio::spawn(async move {
+        loop {
+            let delay = refresher.refresh().await;
+            match refresher.failures() {
+                0 if failing => tracing::info!("block list reloads again"),
+                0 => {}
+                1 => tracing::warn!(
+                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "block list reload failed; the last loaded list stays in force"
+                ),
+                n => tracing::debug!(failures = n, "block list reload failed again"),
+            }
+            failing = refresher.failures() > 0;
+            tokio::time::sleep(delay).await;
+        }
+    });
+    BlockListRefreshTask { handle }
+}

@@ -28,7 +28,7 @@ pub mod state;
 pub mod work;
 
 pub use error::ApiError;
-pub use gate::{ClientIp, GateLayer, GateOutcome};
+pub use gate::{BlockListRefreshTask, ClientIp, GateLayer, GateOutcome, spawn_block_list_refresh};
 pub use openapi::openapi;
 pub use request_id::{CatchPanicLayer, RequestId, RequestIdLayer};
 pub use routes::{router, routes};

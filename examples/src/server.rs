@@ -375,6 +375,8 @@ pub async fn serve(
         .map_err(|source| ServeError::Bind { addr, source })?;
     let router = self::app(app.cutty.clone(), Arc::clone(&metrics), &config);
 
+    // The block list is reloaded on a timer, not inside the request that finds it due.
+    let block_list_refresh = cutty_axum::spawn_block_list_refresh(&app.cutty);
     let maintenance = tokio::spawn(maintenance_loop(
         app.clone(),
         Arc::clone(&metrics),
@@ -400,6 +402,7 @@ pub async fn serve(
     accept_loop(listener, router, &config, shutdown).await;
 
     maintenance.abort();
+    drop(block_list_refresh);
     app.backends.sql.close().await;
     info!("cutty stopped");
     Ok(())

@@ -3,10 +3,11 @@
 use std::net::IpAddr;
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use serde_json::json;
 
-use super::{Caller, Counters, Cutty, KeyCaller, UserCaller};
+use super::{Caller, Counters, Cutty, KeyCaller, MAX_BLOCK_LIST_REFRESH, UserCaller};
 use crate::api_key::{PermissionSet, UsageOutcome};
 use crate::auth_header::{Credential, parse_authorization};
 use crate::client_ip::ForwardedHeaders;
@@ -61,28 +62,111 @@ impl Gate {
     }
 }
 
+/// Reloads the cached block list off the request path, for a host with a timer.
+///
+/// Without one, the request that finds the cached list due reloads it, and waits for the
+/// store meanwhile: with the database down, that request pays the store's timeout once for
+/// the reload and once more for its own work. While a refresher is alive
+/// ([`Cutty::block_list_refresher`]), requests only read the cached list and the host calls
+/// [`refresh`](BlockListRefresher::refresh) in a loop, sleeping for the delay it answers:
+/// the refresh interval, or after failures a doubling back-off of at most
+/// [`MAX_BLOCK_LIST_REFRESH`](super::MAX_BLOCK_LIST_REFRESH) — so a block made by another
+/// process still reaches the server within 5 s of the store answering again. Until a first
+/// load succeeds, requests keep trying to load the list themselves (a list that never
+/// loaded fails closed). Dropping the refresher hands the reloads back to the requests, so
+/// a host timer that stops never leaves a list stale for good.
+///
+/// ```
+/// # use cutty_core::app::Cutty;
+/// # async fn timer(cutty: Cutty, sleep: impl Fn(std::time::Duration) -> std::future::Ready<()>) {
+/// let mut refresher = cutty.block_list_refresher();
+/// loop {
+///     let delay = refresher.refresh().await;
+///     sleep(delay).await; // e.g. tokio::time::sleep
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct BlockListRefresher {
+    cutty: Cutty,
+    failures: u32,
+}
+
+impl BlockListRefresher {
+    /// Reloads the block list now and answers how long to wait before the next call.
+    pub async fn refresh(&mut self) -> Duration {
+        let now = self.cutty.inner.clock.monotonic_ns();
+        let interval = Duration::from_nanos(self.cutty.inner.block_list_refresh_ns);
+        match self.cutty.reload_block_list(now).await {
+            Ok(()) => {
+                self.failures = 0;
+                interval
+            }
+            Err(_) => {
+                self.failures = self.failures.saturating_add(1);
+                let cap = interval.max(MAX_BLOCK_LIST_REFRESH);
+                let factor = 1u32 << self.failures.min(16);
+                interval.saturating_mul(factor).min(cap)
+            }
+        }
+    }
+
+    /// Consecutive failed reloads so far (0 after a success).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+}
+
+impl Drop for BlockListRefresher {
+    fn drop(&mut self) {
+        self.cutty
+            .inner
+            .block_list_refreshers
+            .fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Cutty {
     /// The client IP of a request from `peer` (see [`crate::client_ip`]).
     pub fn client_ip(&self, peer: IpAddr, headers: &ForwardedHeaders<'_>) -> IpAddr {
         self.inner.client_ip.resolve(peer, headers)
     }
 
-    /// `SEC_001` if `ip` is blocked. The block list is cached and reloaded from the store
-    /// when the cached copy is older than [`Settings::block_list_refresh`](super::Settings::block_list_refresh)
-    /// (one `version()` call; a full reload only when it moved). A failing reload keeps the
-    /// last loaded list (counted in [`Diagnostics`](super::Diagnostics)); if no list was ever
-    /// loaded, the store error is returned.
+    /// `SEC_001` if `ip` is blocked. The block list is cached. Without a
+    /// [`BlockListRefresher`] it is reloaded from the store inside the request that finds
+    /// the cached copy older than [`Settings::block_list_refresh`](super::Settings::block_list_refresh)
+    /// (one `version()` call; a full reload only when it moved); while a refresher is alive
+    /// requests only read the cached copy. A failing reload keeps the last loaded list
+    /// (counted in [`Diagnostics`](super::Diagnostics)); if no list was ever loaded, the
+    /// request tries to load it and the store error is returned (fail closed).
     pub async fn check_blocked(&self, ip: IpAddr) -> Result<(), Error> {
-        self.refresh_block_list(false).await?;
-        if self.inner.block_list.is_blocked(ip, self.now_ms()) {
+        let inner = &self.inner;
+        let refreshed_elsewhere = inner.block_list_refreshers.load(Ordering::Acquire) > 0
+            && inner.block_list_loaded.load(Ordering::Acquire);
+        if !refreshed_elsewhere {
+            self.refresh_block_list(false).await?;
+        }
+        if inner.block_list.is_blocked(ip, self.now_ms()) {
             Err(Error::IpBlocked)
         } else {
             Ok(())
         }
     }
 
+    /// Hands the block-list reloads to a host timer: see [`BlockListRefresher`].
+    pub fn block_list_refresher(&self) -> BlockListRefresher {
+        self.inner
+            .block_list_refreshers
+            .fetch_add(1, Ordering::AcqRel);
+        BlockListRefresher {
+            cutty: self.clone(),
+            failures: 0,
+        }
+    }
+
     /// Reloads the cached block list if it is due (or `force`). Only one caller per
-    /// interval does the reload; the others use the cached list meanwhile.
+    /// interval does the reload; the others use the cached list meanwhile. A failure is an
+    /// error only while no list was ever loaded.
     pub(super) async fn refresh_block_list(&self, force: bool) -> Result<(), Error> {
         let inner = &self.inner;
         let now = inner.clock.monotonic_ns();
@@ -102,6 +186,15 @@ impl Cutty {
                 return Ok(());
             }
         }
+        match self.reload_block_list(now).await {
+            Err(_) if loaded => Ok(()),
+            result => result,
+        }
+    }
+
+    /// One reload from the store, started at `now` (monotonic ns); a failure is counted.
+    async fn reload_block_list(&self, now: u64) -> Result<(), Error> {
+        let inner = &self.inner;
         match inner.block_list.refresh(&*inner.block_store).await {
             Ok(_) => {
                 inner.block_list_loaded.store(true, Ordering::Release);
@@ -113,7 +206,7 @@ impl Cutty {
             }
             Err(e) => {
                 Counters::bump(&inner.counters.block_list_refresh_failures);
-                if loaded { Ok(()) } else { Err(Error::Store(e)) }
+                Err(Error::Store(e))
             }
         }
     }

@@ -75,7 +75,7 @@ mod work;
 mod tests;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::api_key::{ApiKeyHasher, ApiKeyService, ApiKeyStore};
@@ -93,7 +93,7 @@ use crate::user::UserStore;
 
 pub use admin::{Admin, DecodedToken, MaintenanceReport, TokenCheck};
 pub use caller::{Caller, KeyCaller, UserCaller};
-pub use gate::Gate;
+pub use gate::{BlockListRefresher, Gate};
 pub use health::{
     DEGRADED_AFTER_MS, HealthReport, HealthService, HealthServices, OverallStatus, ServiceHealth,
     ServiceStatus,
@@ -222,8 +222,9 @@ pub struct Settings {
     pub event_retention_days: u32,
     /// The version reported by `/health`.
     pub version: String,
-    /// How stale the cached block list may get before a request reloads it (one cheap
-    /// `version()` call). Default [`DEFAULT_BLOCK_LIST_REFRESH`], at most
+    /// How stale the cached block list may get before it is reloaded (one cheap
+    /// `version()` call), by the request that finds it due or by a
+    /// [`BlockListRefresher`]'s timer. Default [`DEFAULT_BLOCK_LIST_REFRESH`], at most
     /// [`MAX_BLOCK_LIST_REFRESH`].
     pub block_list_refresh: Duration,
 }
@@ -309,6 +310,8 @@ struct Inner {
     version: String,
     block_list: SharedBlockList,
     block_list_loaded: AtomicBool,
+    /// Live [`BlockListRefresher`]s: while any, requests do not reload the list.
+    block_list_refreshers: AtomicUsize,
     block_list_refresh_ns: u64,
     block_list_next_ns: AtomicU64,
     throttle: support::EventThrottle,
@@ -373,6 +376,7 @@ impl Cutty {
                 version: settings.version,
                 block_list: SharedBlockList::new(),
                 block_list_loaded: AtomicBool::new(false),
+                block_list_refreshers: AtomicUsize::new(0),
                 block_list_refresh_ns: refresh_ns,
                 block_list_next_ns: AtomicU64::new(0),
                 throttle: support::EventThrottle::new(window_ms),

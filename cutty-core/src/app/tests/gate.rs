@@ -305,3 +305,56 @@ fn gate_resolves_the_ip_and_orders_refusals() {
     );
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn a_block_list_refresher_takes_the_reloads_off_the_request_path() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let h = H::new();
+    let calls = || h.blocks.version_calls.load(SeqCst);
+    let mut refresher = h.cutty.block_list_refresher();
+    // Nothing loaded yet: a request still loads the list itself (fail closed otherwise).
+    block_on(h.cutty.check_blocked(ip())).unwrap();
+    let after_first_load = calls();
+    assert!(after_first_load >= 1);
+
+    // Loaded and handed over: requests never ask the store, however stale the copy.
+    let now = h.cutty.clock().now_unix_ms();
+    block_on(h.blocks.add(&BlockEntry::new(
+        parse_ip_or_cidr("203.0.113.0/24").unwrap(),
+        "cli",
+        now,
+        None,
+    )))
+    .unwrap();
+    h.secs(30);
+    for _ in 0..10 {
+        block_on(h.cutty.check_blocked(ip2())).unwrap();
+    }
+    assert_eq!(calls(), after_first_load);
+    // The timer's reload brings the new entry in, and asks for the next one in 1 s.
+    assert_eq!(block_on(refresher.refresh()), Duration::from_secs(1));
+    assert_eq!(code(block_on(h.cutty.check_blocked(ip()))), "SEC_001");
+
+    // A failing store: the last list stays in force, requests do not wait for the store,
+    // and the timer backs off, doubling up to 5 s.
+    h.blocks.failing.set(true);
+    let delays: Vec<u64> = (0..5)
+        .map(|_| block_on(refresher.refresh()).as_secs())
+        .collect();
+    assert_eq!(delays, [2, 4, 5, 5, 5]);
+    assert_eq!(refresher.failures(), 5);
+    let before = calls();
+    h.secs(30);
+    assert_eq!(code(block_on(h.cutty.check_blocked(ip()))), "SEC_001");
+    assert_eq!(calls(), before);
+    assert!(h.cutty.diagnostics().block_list_refresh_failures >= 5);
+    h.blocks.failing.set(false);
+    assert_eq!(block_on(refresher.refresh()), Duration::from_secs(1));
+    assert_eq!(refresher.failures(), 0);
+
+    // Dropped, the reloads go back to the requests.
+    drop(refresher);
+    h.secs(2);
+    block_on(h.cutty.check_blocked(ip2())).unwrap();
+    assert!(calls() > before + 1);
+}
