@@ -9,6 +9,8 @@
 #   cutty_mem   behind Cutty's gate (JWT auth + rate limit), in-memory counters
 #   cutty_redis behind Cutty's gate, counters in Redis (127.0.0.1:6379)
 #   governor    behind tower_governor alone (per-IP GCRA)
+#   bare_wire   a floor: the bare handler, sent the same token and answering the same four
+#               headers as constants (the bytes on the wire without the checking)
 # Every round runs the four in a fresh random order; the report quotes per-mode medians and
 # the median of the per-round ratios against `bare` (the machine is noisy: ratios taken
 # within one round cancel most of the drift).
@@ -79,7 +81,7 @@ RESULTS="$OUT/overhead.tsv"
 # ROUNDS=0 keeps the previous overhead results and reruns only part 2.
 [ "$ROUNDS" -eq 0 ] || echo -e "round\tmode\trps\tp99_ms" > "$RESULTS"
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in $(printf '%s\n' bare cutty_mem cutty_redis governor | shuf); do
+  for mode in $(printf '%s\n' ${MODES:-bare bare_wire cutty_mem cutty_redis governor} | shuf); do
     start_server "$BIN/http-bench" "$mode"
     if [ -n "$SERVER_TOKEN" ]; then
       read -r rps p99 < <(wrk_run "$SERVER_URL/api/hello" -H "Authorization: Bearer $SERVER_TOKEN")
@@ -125,7 +127,7 @@ rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t")) if os.path.exists
 by_round = {}
 for r in rows:
     by_round.setdefault(r["round"], {})[r["mode"]] = (float(r["rps"]), float(r["p99_ms"]))
-modes = ["bare", "cutty_mem", "cutty_redis", "governor"]
+modes = ["bare", "bare_wire", "cutty_mem", "cutty_redis", "governor"]
 if by_round:
     print(f"\n## Overhead ({len(by_round)} interleaved rounds)\n")
     print("| mode | median req/s | median p99 | median ratio to bare (req/s) |")
@@ -134,9 +136,14 @@ if by_round:
         rps = [v[m][0] for v in by_round.values() if m in v]
         p99 = [v[m][1] for v in by_round.values() if m in v]
         ratios = [v[m][0] / v["bare"][0] for v in by_round.values() if m in v and "bare" in v]
+        if not rps:
+            continue
         print(f"| {m} | {statistics.median(rps):.0f} | {statistics.median(p99):.2f} ms | {statistics.median(ratios):.3f} |")
     ahead = [v["cutty_mem"][0] / v["governor"][0] for v in by_round.values() if "cutty_mem" in v and "governor" in v]
     print(f"\ncutty_mem / governor, median of paired ratios: {statistics.median(ahead):.3f}")
+    wire = [v["cutty_mem"][0] / v["bare_wire"][0] for v in by_round.values() if "cutty_mem" in v and "bare_wire" in v]
+    if wire:
+        print(f"cutty_mem / bare_wire, median of paired ratios: {statistics.median(wire):.3f}")
 print(f"\n## Login flood (probe: {sys.argv[7]} connections)\n")
 print(f"GET /api/accounts/user alone: {float(sys.argv[2]):.0f} req/s, p99 {float(sys.argv[3]):.2f} ms")
 print(f"during the login flood ({sys.argv[6].strip()} logins/s): {float(sys.argv[4]):.0f} req/s, p99 {float(sys.argv[5]):.2f} ms")

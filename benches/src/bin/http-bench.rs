@@ -7,9 +7,13 @@
 //! - `cutty_redis`: the same, with rate-limit counters, token revocations and lockouts in
 //!   Redis on 127.0.0.1:6379 (or `CUTTY_TEST_REDIS_URL`), under a fresh key prefix.
 //! - `governor`: behind `tower_governor` alone (per-IP GCRA), as a peer.
+//! - `bare_wire`: a floor, not a peer: the bare handler answering the four headers Cutty's
+//!   contract adds (`X-RateLimit-Limit/Remaining/Reset`, `X-Request-Id`, as constants), and
+//!   given a real access token to receive (ignored). What is left between this and
+//!   `cutty_mem` is the checking itself; between `bare` and this, only bytes on the wire.
 //!
-//! It binds 127.0.0.1:0, prints `listening on http://ADDR` and, for the Cutty modes,
-//! `token: JWT` (an access token for a registered user) to stdout. Limits are set so high
+//! It binds 127.0.0.1:0, prints `listening on http://ADDR` and, for the Cutty modes and
+//! `bare_wire`, `token: JWT` (an access token for a registered user) to stdout. Limits are set so high
 //! that no request is refused: the run measures the cost of checking, not of refusing.
 #![forbid(unsafe_code)]
 
@@ -18,9 +22,15 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::{HeaderName, HeaderValue};
 use axum::routing::get;
 use cutty_axum::auth::AuthUser;
-use cutty_axum::{CuttyState, GateLayer, RequestIdLayer, TokioPasswordWork};
+use cutty_axum::gate::{RATE_LIMIT_LIMIT, RATE_LIMIT_REMAINING, RATE_LIMIT_RESET};
+use cutty_axum::request_id::REQUEST_ID_HEADER;
+use cutty_axum::{
+    BlockListRefreshTask, CuttyState, GateLayer, RequestIdLayer, TokioPasswordWork,
+    spawn_block_list_refresh,
+};
 use cutty_core::api_key::{ApiKeyHasher, ApiKeySalt, SaltId};
 use cutty_core::app::{Cutty, RegisterRequest, Settings, Stores};
 use cutty_core::clock::SystemClock;
@@ -40,13 +50,31 @@ async fn hello() -> &'static str {
     "hello"
 }
 
+/// The same answer as [`hello`] with the headers a Cutty-gated answer carries, as
+/// constants of the same length (the floor `bare_wire`).
+async fn hello_wire() -> ([(HeaderName, HeaderValue); 4], &'static str) {
+    const ID: HeaderValue = HeaderValue::from_static("5f0c1a2e-9b7d-4c3e-8a61-2d4f6b8c0e1a");
+    (
+        [
+            (RATE_LIMIT_LIMIT, HeaderValue::from_static("1000000000")),
+            (RATE_LIMIT_REMAINING, HeaderValue::from_static("999999999")),
+            (RATE_LIMIT_RESET, HeaderValue::from_static("60")),
+            (REQUEST_ID_HEADER, ID),
+        ],
+        "hello",
+    )
+}
+
 /// The same answer as [`hello`], for an authenticated user only (the extractor is how a
 /// handler states that it needs one).
 async fn hello_user(_: AuthUser) -> &'static str {
     "hello"
 }
 
-async fn cutty(redis: bool) -> Result<(Router, String), Box<dyn std::error::Error>> {
+/// The Cutty-gated router, an access token for it, and the server's block-list timer.
+type Gated = (Router, String, BlockListRefreshTask);
+
+async fn cutty(redis: bool) -> Result<Gated, Box<dyn std::error::Error>> {
     let mut stores = Stores {
         users: Arc::new(MemoryUserStore::new()),
         tokens: Arc::new(MemoryTokenStore::new()),
@@ -99,6 +127,8 @@ async fn cutty(redis: bool) -> Result<(Router, String), Box<dyn std::error::Erro
             IpAddr::V4(Ipv4Addr::LOCALHOST),
         )
         .await?;
+    // As `cutty serve` does: the block list is reloaded on a timer, not inside requests.
+    let refresh = spawn_block_list_refresh(&cutty);
     let state = CuttyState::new(cutty);
     let router = Router::new()
         .route("/api/hello", get(hello_user))
@@ -108,7 +138,7 @@ async fn cutty(redis: bool) -> Result<(Router, String), Box<dyn std::error::Erro
                 .layer(GateLayer::new(state.clone())),
         )
         .with_state(state);
-    Ok((router, registered.tokens.access_token))
+    Ok((router, registered.tokens.access_token, refresh))
 }
 
 fn governor() -> Result<Router, Box<dyn std::error::Error>> {
@@ -127,20 +157,30 @@ fn governor() -> Result<Router, Box<dyn std::error::Error>> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mode = std::env::args().nth(1).unwrap_or_default();
-    let (router, token) = match mode.as_str() {
-        "bare" => (Router::new().route("/api/hello", get(hello)), None),
+    let (router, token, _refresh) = match mode.as_str() {
+        "bare" => (Router::new().route("/api/hello", get(hello)), None, None),
         "cutty_mem" => {
-            let (r, t) = cutty(false).await?;
-            (r, Some(t))
+            let (r, t, task) = cutty(false).await?;
+            (r, Some(t), Some(task))
         }
         "cutty_redis" => {
-            let (r, t) = cutty(true).await?;
-            (r, Some(t))
+            let (r, t, task) = cutty(true).await?;
+            (r, Some(t), Some(task))
         }
-        "governor" => (governor()?, None),
+        "governor" => (governor()?, None, None),
+        "bare_wire" => {
+            // A real token of the real length for the client to send; the Cutty router that
+            // issued it is dropped.
+            let (_, t, _) = cutty(false).await?;
+            (
+                Router::new().route("/api/hello", get(hello_wire)),
+                Some(t),
+                None,
+            )
+        }
         other => {
             return Err(format!(
-                "unknown mode {other:?}: bare | cutty_mem | cutty_redis | governor"
+                "unknown mode {other:?}: bare | bare_wire | cutty_mem | cutty_redis | governor"
             )
             .into());
         }
