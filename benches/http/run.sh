@@ -11,7 +11,9 @@
 #   governor    behind tower_governor alone (per-IP GCRA)
 #   bare_wire   a floor: the bare handler, sent the same token and answering the same four
 #               headers as constants (the bytes on the wire without the checking)
-# Every round runs the four in a fresh random order; the report quotes per-mode medians and
+#   jwt_floor   a floor for any JWT-authenticated server: bare_wire behind a middleware that
+#               only verifies the token (Cutty's TokenCodec), 401 otherwise
+# Every round runs the modes in a fresh random order; the report quotes per-mode medians and
 # the median of the per-round ratios against `bare` (the machine is noisy: ratios taken
 # within one round cancel most of the drift).
 #
@@ -81,7 +83,7 @@ RESULTS="$OUT/overhead.tsv"
 # ROUNDS=0 keeps the previous overhead results and reruns only part 2.
 [ "$ROUNDS" -eq 0 ] || echo -e "round\tmode\trps\tp99_ms" > "$RESULTS"
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in $(printf '%s\n' ${MODES:-bare bare_wire cutty_mem cutty_redis governor} | shuf); do
+  for mode in $(printf '%s\n' ${MODES:-bare bare_wire jwt_floor cutty_mem cutty_redis governor} | shuf); do
     start_server "$BIN/http-bench" "$mode"
     if [ -n "$SERVER_TOKEN" ]; then
       read -r rps p99 < <(wrk_run "$SERVER_URL/api/hello" -H "Authorization: Bearer $SERVER_TOKEN")
@@ -127,7 +129,7 @@ rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t")) if os.path.exists
 by_round = {}
 for r in rows:
     by_round.setdefault(r["round"], {})[r["mode"]] = (float(r["rps"]), float(r["p99_ms"]))
-modes = ["bare", "bare_wire", "cutty_mem", "cutty_redis", "governor"]
+modes = ["bare", "bare_wire", "jwt_floor", "cutty_mem", "cutty_redis", "governor"]
 if by_round:
     print(f"\n## Overhead ({len(by_round)} interleaved rounds)\n")
     print("| mode | median req/s | median p99 | median ratio to bare (req/s) |")
@@ -144,6 +146,9 @@ if by_round:
     wire = [v["cutty_mem"][0] / v["bare_wire"][0] for v in by_round.values() if "cutty_mem" in v and "bare_wire" in v]
     if wire:
         print(f"cutty_mem / bare_wire, median of paired ratios: {statistics.median(wire):.3f}")
+    floor = [v["cutty_mem"][0] / v["jwt_floor"][0] for v in by_round.values() if "cutty_mem" in v and "jwt_floor" in v]
+    if floor:
+        print(f"cutty_mem / jwt_floor, median of paired ratios: {statistics.median(floor):.3f}")
 print(f"\n## Login flood (probe: {sys.argv[7]} connections)\n")
 print(f"GET /api/accounts/user alone: {float(sys.argv[2]):.0f} req/s, p99 {float(sys.argv[3]):.2f} ms")
 print(f"during the login flood ({sys.argv[6].strip()} logins/s): {float(sys.argv[4]):.0f} req/s, p99 {float(sys.argv[5]):.2f} ms")

@@ -1,5 +1,5 @@
 //! A tiny HTTP server for `benches/http/run.sh`: the same trivial handler
-//! (`GET /api/hello`) served four ways, chosen by the first argument.
+//! (`GET /api/hello`) served in several ways, chosen by the first argument.
 //!
 //! - `bare`: axum, nothing in front.
 //! - `cutty_mem`: behind Cutty's full stack (request ids, gate: JWT authentication with
@@ -11,9 +11,13 @@
 //!   contract adds (`X-RateLimit-Limit/Remaining/Reset`, `X-Request-Id`, as constants), and
 //!   given a real access token to receive (ignored). What is left between this and
 //!   `cutty_mem` is the checking itself; between `bare` and this, only bytes on the wire.
+//! - `jwt_floor`: a floor for any JWT-authenticated server: `bare_wire` behind a middleware
+//!   that does nothing but verify the bearer token's signature and claims (Cutty's own
+//!   `TokenCodec`, the fastest verifier measured in `benches/token.rs`) and answer 401 when
+//!   it fails — no revocation check, user look-up, rate limit or request id.
 //!
-//! It binds 127.0.0.1:0, prints `listening on http://ADDR` and, for the Cutty modes and
-//! `bare_wire`, `token: JWT` (an access token for a registered user) to stdout. Limits are set so high
+//! It binds 127.0.0.1:0, prints `listening on http://ADDR` and, for the Cutty modes,
+//! `bare_wire` and `jwt_floor`, `token: JWT` (an access token for a registered user) to stdout. Limits are set so high
 //! that no request is refused: the run measures the cost of checking, not of refusing.
 #![forbid(unsafe_code)]
 
@@ -37,7 +41,7 @@ use cutty_core::clock::SystemClock;
 use cutty_core::lockout::MemoryLockoutStore;
 use cutty_core::password::PasswordHasher;
 use cutty_core::rate_limit::{MemoryRateLimitStore, MemoryStoreConfig};
-use cutty_core::token::{Algorithm, Keyring};
+use cutty_core::token::{Algorithm, Keyring, TokenCodec, TokenType};
 use cutty_store::memory::{
     MemoryApiKeyStore, MemoryBlockListStore, MemoryEventStore, MemoryTokenStore, MemoryUserStore,
 };
@@ -74,7 +78,32 @@ async fn hello_user(_: AuthUser) -> &'static str {
 /// The Cutty-gated router, an access token for it, and the server's block-list timer.
 type Gated = (Router, String, BlockListRefreshTask);
 
-async fn cutty(redis: bool) -> Result<Gated, Box<dyn std::error::Error>> {
+/// The `jwt_floor` middleware: the bearer token verified as an access token, or 401.
+async fn verify_only(
+    codec: axum::extract::State<Arc<TokenCodec>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let token = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(i64::MAX);
+    match token.map(|t| codec.verify(t, TokenType::Access, now_ms)) {
+        Some(Ok(_)) => next.run(request).await,
+        _ => axum::http::StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+async fn cutty(redis: bool, secret: &[u8; 32]) -> Result<Gated, Box<dyn std::error::Error>> {
     let mut stores = Stores {
         users: Arc::new(MemoryUserStore::new()),
         tokens: Arc::new(MemoryTokenStore::new()),
@@ -97,10 +126,9 @@ async fn cutty(redis: bool) -> Result<Gated, Box<dyn std::error::Error>> {
         stores.tokens = store.clone();
         stores.lockouts = store;
     }
-    let secret: [u8; 32] = rand::random();
     let salt: [u8; 32] = rand::random();
     let mut settings = Settings::new(
-        Keyring::hmac(Algorithm::HS256, &secret)?,
+        Keyring::hmac(Algorithm::HS256, secret)?,
         ApiKeyHasher::new(ApiKeySalt::new(SaltId::new("bench")?, salt.to_vec())?),
     );
     // Registration hashes once; the measured path never hashes.
@@ -157,30 +185,39 @@ fn governor() -> Result<Router, Box<dyn std::error::Error>> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mode = std::env::args().nth(1).unwrap_or_default();
+    let secret: [u8; 32] = rand::random();
     let (router, token, _refresh) = match mode.as_str() {
         "bare" => (Router::new().route("/api/hello", get(hello)), None, None),
         "cutty_mem" => {
-            let (r, t, task) = cutty(false).await?;
+            let (r, t, task) = cutty(false, &secret).await?;
             (r, Some(t), Some(task))
         }
         "cutty_redis" => {
-            let (r, t, task) = cutty(true).await?;
+            let (r, t, task) = cutty(true, &secret).await?;
             (r, Some(t), Some(task))
         }
         "governor" => (governor()?, None, None),
         "bare_wire" => {
             // A real token of the real length for the client to send; the Cutty router that
             // issued it is dropped.
-            let (_, t, _) = cutty(false).await?;
+            let (_, t, _) = cutty(false, &secret).await?;
             (
                 Router::new().route("/api/hello", get(hello_wire)),
                 Some(t),
                 None,
             )
         }
+        "jwt_floor" => {
+            let (_, t, _) = cutty(false, &secret).await?;
+            let codec = Arc::new(TokenCodec::hs256(&secret)?);
+            let router = Router::new()
+                .route("/api/hello", get(hello_wire))
+                .layer(axum::middleware::from_fn_with_state(codec, verify_only));
+            (router, Some(t), None)
+        }
         other => {
             return Err(format!(
-                "unknown mode {other:?}: bare | bare_wire | cutty_mem | cutty_redis | governor"
+                "unknown mode {other:?}: bare | bare_wire | jwt_floor | cutty_mem | cutty_redis | governor"
             )
             .into());
         }
