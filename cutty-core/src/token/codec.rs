@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -353,6 +354,19 @@ impl TokenCodec {
         expected: TokenType,
         now_ms: i64,
     ) -> Result<VerifiedClaims, Error> {
+        self.verify_window(token, expected, now_ms)
+            .map(|(claims, _)| claims)
+    }
+
+    /// [`verify`](Self::verify), plus the times (Unix ms, `start..end`) at which the same
+    /// token verifies to the same claims: from its `iat`/`nbf` less the leeway until its
+    /// `exp` plus the leeway. Everything else `verify` checks does not depend on the time.
+    pub(super) fn verify_window(
+        &self,
+        token: &str,
+        expected: TokenType,
+        now_ms: i64,
+    ) -> Result<(VerifiedClaims, Range<i64>), Error> {
         use InvalidTokenReason as R;
         if token.len() > MAX_TOKEN_LEN {
             return Err(invalid(R::Malformed));
@@ -445,10 +459,18 @@ impl TokenCodec {
         if iat.saturating_mul(1000) > now_ms.saturating_add(lw) {
             return Err(invalid(R::NotYetValid));
         }
-        if now_ms >= exp.saturating_mul(1000).saturating_add(lw) {
+        let valid_until = exp.saturating_mul(1000).saturating_add(lw);
+        if now_ms >= valid_until {
             return Err(Error::TokenExpired);
         }
-        Ok(VerifiedClaims {
+        // The two checks above, as the first instant at which both pass.
+        let valid_from = c
+            .nbf
+            .unwrap_or(i64::MIN)
+            .max(iat)
+            .saturating_mul(1000)
+            .saturating_sub(lw);
+        let claims = VerifiedClaims {
             sub: sub.0.into_owned(),
             jti,
             family: FamilyId(fam),
@@ -456,7 +478,8 @@ impl TokenCodec {
             issued_at: iat,
             issued_at_ms,
             expires_at: exp,
-        })
+        };
+        Ok((claims, valid_from..valid_until))
     }
 }
 

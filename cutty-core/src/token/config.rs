@@ -140,6 +140,13 @@ pub struct TokenConfig {
     /// The algorithms a token header may name. Default `[HS256]`. Must be non-empty, must not
     /// mix key families (HMAC with RSA, …), and must contain the signing key's algorithm.
     pub algorithms: Vec<Algorithm>,
+    /// How many verified access tokens [`TokenService`](super::TokenService) remembers, so
+    /// a token sent again skips its signature check and claim decoding (the store checks —
+    /// revocation, invalidation, family — still run on every request; see
+    /// [`VerifiedTokenCache`](super::VerifiedTokenCache)). Default
+    /// [`DEFAULT_VERIFIED_CACHE_ENTRIES`](super::DEFAULT_VERIFIED_CACHE_ENTRIES) (16 384,
+    /// about 6 MiB when full); `0` turns the cache off.
+    pub verified_cache_entries: usize,
 }
 
 impl Default for TokenConfig {
@@ -150,6 +157,7 @@ impl Default for TokenConfig {
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(604_800),
             algorithms: vec![Algorithm::HS256],
+            verified_cache_entries: super::DEFAULT_VERIFIED_CACHE_ENTRIES,
         }
     }
 }

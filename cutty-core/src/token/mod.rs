@@ -92,6 +92,7 @@
 //! # }
 //! ```
 
+mod cache;
 mod codec;
 mod config;
 mod keys;
@@ -106,6 +107,7 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
+pub use cache::{DEFAULT_VERIFIED_CACHE_ENTRIES, VerifiedTokenCache};
 pub use codec::{
     FAMILY_CLAIM, HsError, ISSUED_AT_MS_CLAIM, IssuedToken, MAX_TOKEN_LEN, TokenCodec, TokenType,
     VerifiedClaims,

@@ -4,7 +4,10 @@ use std::fmt;
 
 use uuid::Uuid;
 
-use super::{FamilyId, FamilyState, Rotation, TokenCodec, TokenStore, TokenType, VerifiedClaims};
+use super::{
+    FamilyId, FamilyState, Rotation, TokenCodec, TokenStore, TokenType, VerifiedClaims,
+    VerifiedTokenCache,
+};
 use crate::clock::Clock;
 use crate::error::Error;
 
@@ -120,16 +123,25 @@ pub struct TokenService<S, C> {
     codec: TokenCodec,
     store: S,
     clock: C,
+    verified: VerifiedTokenCache,
 }
 
 impl<S: TokenStore, C: Clock> TokenService<S, C> {
     /// Ties a codec, a store and a clock together.
     pub fn new(codec: TokenCodec, store: S, clock: C) -> Self {
+        let verified = VerifiedTokenCache::new(codec.config().verified_cache_entries);
         Self {
             codec,
             store,
             clock,
+            verified,
         }
+    }
+
+    /// The access tokens already verified (see
+    /// [`TokenConfig::verified_cache_entries`](super::TokenConfig::verified_cache_entries)).
+    pub fn verified_cache(&self) -> &VerifiedTokenCache {
+        &self.verified
     }
 
     /// The codec (settings and keys).
@@ -198,7 +210,16 @@ impl<S: TokenStore, C: Clock> TokenService<S, C> {
     /// `InvalidToken(WrongType)`.
     pub async fn verify_access(&self, token: &str) -> Result<VerifiedAccess, Error> {
         let now = self.clock.now_unix_ms();
-        let claims = self.codec.verify(token, TokenType::Access, now)?;
+        // The signature and claims of a token seen before come from the cache; the store
+        // checks below run every time.
+        let claims = match self.verified.get(token, now) {
+            Some(claims) => claims,
+            None => {
+                let (claims, valid) = self.codec.verify_window(token, TokenType::Access, now)?;
+                self.verified.insert(token, &claims, valid, now);
+                claims
+            }
+        };
         let state = self
             .store
             .access_state(claims.jti(), claims.user_id(), claims.family(), now)

@@ -939,3 +939,142 @@ proptest! {
         prop_assert_eq!(v.issued_at_ms(), now);
     }
 }
+
+// ---------- the verified-token cache ----------
+
+fn service_with_cache(entries: usize) -> (TokenService<FakeTokenStore, FakeClock>, FakeClock) {
+    let clock = FakeClock::at_unix_ms(T0);
+    let config = TokenConfig {
+        verified_cache_entries: entries,
+        ..TokenConfig::default()
+    };
+    let codec = TokenCodec::new(
+        config,
+        Keyring::hmac(Algorithm::HS256, SECRET).expect("key"),
+    )
+    .expect("codec");
+    (
+        TokenService::new(codec, FakeTokenStore::new(), clock.clone()),
+        clock,
+    )
+}
+
+#[test]
+fn the_cache_skips_only_the_signature_check() {
+    let (svc, clock) = service();
+    assert!(svc.verified_cache().is_enabled());
+    block_on(async {
+        let a = svc.issue_pair("5").await.expect("pair");
+        let b = svc.issue_pair("5").await.expect("pair");
+        let token = &a.pair.access_token;
+        assert!(svc.verified_cache().is_empty());
+        let first = svc.verify_access(token).await.expect("ok");
+        assert_eq!(svc.verified_cache().len(), 1);
+        let again = svc.verify_access(token).await.expect("ok, from the cache");
+        assert_eq!(first, again);
+        assert_eq!(svc.verified_cache().len(), 1);
+
+        // A token differing in one byte of its signature is verified, not looked up.
+        let mut bad = token.clone().into_bytes();
+        let last = bad.len() - 2;
+        bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bad).expect("ASCII");
+        assert_eq!(
+            reason(svc.verify_access(&bad).await.unwrap_err()),
+            R::BadSignature
+        );
+
+        // Revocation, invalidation and expiry still apply to a cached token.
+        svc.verify_access(&b.pair.access_token).await.expect("ok");
+        svc.revoke_jti(b.access_jti).await.expect("revoke");
+        let revoked = svc.verify_access(&b.pair.access_token).await.unwrap_err();
+        assert_eq!(revoked.code(), ErrorCode::TokenRevoked);
+        clock.advance(Duration::from_millis(1));
+        svc.invalidate_user("5").await.expect("invalidate");
+        let invalidated = svc.verify_access(token).await.unwrap_err();
+        assert_eq!(invalidated.code(), ErrorCode::TokenRevoked);
+
+        let c = svc.issue_pair("6").await.expect("pair");
+        svc.verify_access(&c.pair.access_token).await.expect("ok");
+        clock.advance(Duration::from_secs(900 + 30));
+        let expired = svc.verify_access(&c.pair.access_token).await.unwrap_err();
+        assert_eq!(expired.code(), ErrorCode::TokenExpired);
+        // A clock set back before the token's issue time (less the leeway): not yet valid,
+        // as a verification would say.
+        clock.set_unix_ms(T0 - 31_000);
+        assert_eq!(
+            reason(svc.verify_access(&c.pair.access_token).await.unwrap_err()),
+            R::NotYetValid
+        );
+    });
+}
+
+#[test]
+fn the_cache_is_bounded_and_can_be_turned_off() {
+    let (svc, _clock) = service_with_cache(16);
+    block_on(async {
+        for user in 0..200 {
+            let pair = svc.issue_pair(&user.to_string()).await.expect("pair");
+            svc.verify_access(&pair.pair.access_token)
+                .await
+                .expect("ok");
+            assert!(svc.verified_cache().len() <= 16);
+        }
+    });
+    let (off, _clock) = service_with_cache(0);
+    assert!(!off.verified_cache().is_enabled());
+    block_on(async {
+        let pair = off.issue_pair("1").await.expect("pair");
+        off.verify_access(&pair.pair.access_token)
+            .await
+            .expect("ok");
+        off.verify_access(&pair.pair.access_token)
+            .await
+            .expect("ok");
+        assert!(off.verified_cache().is_empty());
+    });
+    assert!(!format!("{:?}", off.verified_cache()).contains("eyJ"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever the token's times and whatever the clock does between requests, a service
+    /// with the cache answers exactly what one without it answers.
+    #[test]
+    fn the_cache_never_changes_an_answer(
+        iat in -2_000i64..2_000, exp in -2_000i64..2_000, nbf in prop::option::of(-2_000i64..2_000),
+        times in prop::collection::vec(-2_000i64..2_000, 1..12),
+        tamper in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        let base = T0 / 1000;
+        let mut claims = good_claims("access");
+        claims["iat"] = json!(base + iat);
+        claims["exp"] = json!(base + exp);
+        claims.as_object_mut().expect("object").remove("iat_ms");
+        if let Some(nbf) = nbf {
+            claims["nbf"] = json!(base + nbf);
+        }
+        let mut token = forge(&hs_header(), &claims, SECRET);
+        let (cached, clock_a) = service_with_cache(64);
+        let (plain, clock_b) = service_with_cache(0);
+        block_on(async {
+            for (i, t) in times.iter().enumerate() {
+                if i == times.len() / 2
+                    && let Some(pos) = &tamper
+                {
+                    let mut bytes = token.clone().into_bytes();
+                    let j = pos.index(bytes.len());
+                    bytes[j] = if bytes[j] == b'x' { b'y' } else { b'x' };
+                    token = String::from_utf8(bytes).expect("ASCII");
+                }
+                clock_a.set_unix_ms(T0 + t * 1000);
+                clock_b.set_unix_ms(T0 + t * 1000);
+                let a = cached.verify_access(&token).await;
+                let b = plain.verify_access(&token).await;
+                prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
+            }
+            Ok(())
+        })?;
+    }
+}

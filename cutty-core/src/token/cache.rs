@@ -1,0 +1,167 @@
+//! [`VerifiedTokenCache`]: access tokens whose signature and claims were already checked.
+//!
+//! # Why
+//! A client sends the same access token on every request for its whole life (15 minutes by
+//! default). Checking its signature and decoding its claims each time is the largest part
+//! of an authenticated request's cost in Cutty (see `BENCHMARKS.md`); remembering the
+//! result of that check, keyed by the exact token, removes it for every request but the
+//! first.
+//!
+//! # What it does not change
+//! The cache stands in for [`TokenCodec::verify`](super::TokenCodec::verify) only: the
+//! store checks that follow it in
+//! [`TokenService::verify_access`](super::TokenService::verify_access) — revoked `jti`,
+//! the user's not-before mark (password change, invalidation), revoked family — and the
+//! host's user look-up run on every request, so logout and invalidation take effect at
+//! once. A hit is only answered inside the times the token verifies at (its `iat`/`nbf` to
+//! its `exp`, with the leeway); outside them the token is verified again, which gives the
+//! same error a verification would.
+//!
+//! # Security
+//! * Only tokens that passed the full verification are inserted; a forged or altered token
+//!   never matches an entry, since a hit needs the **whole** token equal, byte for byte.
+//! * Entries are found by a 64-bit SipHash of the token under a random per-process key,
+//!   then the stored token is compared in constant time ([`subtle`]): a probe learns
+//!   nothing about a cached token from timing beyond what guessing a keyed hash would.
+//! * Bounded: at most the configured number of entries (in 16 shards); a full shard drops
+//!   its expired entries, then an arbitrary one. Only valid tokens get in, so filling it
+//!   takes as many logins as entries.
+//! * A cache lives inside one [`TokenService`](super::TokenService) and its keys: new keys
+//!   mean a new service and an empty cache.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
+
+use subtle::ConstantTimeEq;
+
+use super::VerifiedClaims;
+
+/// Default [`TokenConfig::verified_cache_entries`](super::TokenConfig::verified_cache_entries).
+pub const DEFAULT_VERIFIED_CACHE_ENTRIES: usize = 16_384;
+
+const SHARDS: usize = 16;
+
+/// A bounded map from an access token to its verified claims (see the [module docs](self)).
+pub struct VerifiedTokenCache {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: RandomState,
+    per_shard: usize,
+}
+
+/// Keys are already keyed hashes: the map uses them as they are.
+type Shard = HashMap<u64, Entry, BuildHasherDefault<PreHashed>>;
+
+struct Entry {
+    token: Box<[u8]>,
+    claims: VerifiedClaims,
+    valid: Range<i64>,
+}
+
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is ever called (the key is a u64); fold anything else in.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl VerifiedTokenCache {
+    /// A cache of at most `entries` tokens (rounded up to a multiple of 16); `0` turns it
+    /// off (every look-up misses, nothing is stored).
+    pub fn new(entries: usize) -> Self {
+        let per_shard = entries.div_ceil(SHARDS);
+        let shards = (0..if per_shard == 0 { 0 } else { SHARDS })
+            .map(|_| Mutex::new(Shard::default()))
+            .collect();
+        Self {
+            shards,
+            hasher: RandomState::new(),
+            per_shard,
+        }
+    }
+
+    /// Whether the cache stores anything at all.
+    pub fn is_enabled(&self) -> bool {
+        !self.shards.is_empty()
+    }
+
+    /// The claims of `token` if it was verified before and `now_ms` is inside the times it
+    /// verifies at.
+    pub fn get(&self, token: &str, now_ms: i64) -> Option<VerifiedClaims> {
+        let (key, shard) = self.locate(token)?;
+        let map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = map.get(&key)?;
+        let same: bool = entry.token.ct_eq(token.as_bytes()).into();
+        (same && entry.valid.contains(&now_ms)).then(|| entry.claims.clone())
+    }
+
+    /// Remembers that `token` verified to `claims`, valid at the times `valid` (Unix ms).
+    pub fn insert(&self, token: &str, claims: &VerifiedClaims, valid: Range<i64>, now_ms: i64) {
+        let Some((key, shard)) = self.locate(token) else {
+            return;
+        };
+        let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= self.per_shard && !map.contains_key(&key) {
+            map.retain(|_, e| e.valid.end > now_ms);
+            if map.len() >= self.per_shard
+                && let Some(victim) = map.keys().next().copied()
+            {
+                map.remove(&victim);
+            }
+        }
+        map.insert(
+            key,
+            Entry {
+                token: token.as_bytes().into(),
+                claims: claims.clone(),
+                valid,
+            },
+        );
+    }
+
+    /// Entries held now (expired ones included until their shard needs the room).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn locate(&self, token: &str) -> Option<(u64, &Mutex<Shard>)> {
+        if self.shards.is_empty() {
+            return None;
+        }
+        let key = self.hasher.hash_one(token.as_bytes());
+        // The low bits pick the shard; the map inside uses all of them.
+        let index = usize::try_from(key % SHARDS as u64).unwrap_or(0);
+        self.shards.get(index).map(|shard| (key, shard))
+    }
+}
+
+impl fmt::Debug for VerifiedTokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the tokens.
+        f.debug_struct("VerifiedTokenCache")
+            .field("capacity", &(self.per_shard * self.shards.len()))
+            .field("len", &self.len())
+            .finish()
+    }
+}
