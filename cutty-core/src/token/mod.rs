@@ -13,6 +13,9 @@
 //!   refresh families with an atomic [`TokenStore::rotate_family`]).
 //! * [`TokenService`] — codec + store + [`Clock`](crate::clock::Clock): `issue_pair`,
 //!   `verify_access` (→ [`VerifiedAccess`]), `refresh`, `logout`, `invalidate_user`.
+//! * [`VerifiedTokenCache`] — inside `TokenService`: an access token sent again (the
+//!   client's normal case) skips its signature check and claim decoding, never the store
+//!   checks ([`TokenConfig::verified_cache_entries`], `0` turns it off).
 //!
 //! # Claims
 //! `sub` (user id as a string), `jti` (UUID v4), `iat`, `exp`, `iss`, `type`
