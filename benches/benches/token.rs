@@ -10,14 +10,20 @@
 //!   token into the same claims shape.
 //! * `cutty_verify_access_fake_store` — the full `TokenService::verify_access` with the
 //!   in-memory `FakeTokenStore` (one mutex, three hash look-ups), to show what the store
-//!   path adds on top of the crypto + claims path.
+//!   path adds on top of the crypto + claims path. The token is sent again and again, as a
+//!   client does, so after the first call its signature check comes from the
+//!   `VerifiedTokenCache`; `cutty_verify_access_fake_store_uncached` is the same with the
+//!   cache off (`verified_cache_entries = 0`): signature, claims and store every time.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use cutty_core::clock::{Clock, SystemClock};
 use cutty_core::token::testing::{FakeTokenStore, block_on};
-use cutty_core::token::{FamilyId, TokenCodec, TokenService, TokenType};
+use cutty_core::token::{
+    Algorithm as CuttyAlgorithm, FamilyId, Keyring, TokenCodec, TokenConfig, TokenService,
+    TokenType,
+};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 
 const SECRET: &[u8] = b"benchmark secret, at least 32 bytes long";
@@ -75,6 +81,19 @@ fn bench(c: &mut Criterion) {
         SystemClock,
     );
     let pair = block_on(service.issue_pair("42")).expect("pair");
+    let uncached = TokenService::new(
+        TokenCodec::new(
+            TokenConfig {
+                verified_cache_entries: 0,
+                ..TokenConfig::default()
+            },
+            Keyring::hmac(CuttyAlgorithm::HS256, SECRET).expect("key"),
+        )
+        .expect("codec"),
+        FakeTokenStore::new(),
+        SystemClock,
+    );
+    let uncached_pair = block_on(uncached.issue_pair("42")).expect("pair");
 
     let mut g = c.benchmark_group("token/hs256");
     g.bench_function("cutty_issue_access", |b| {
@@ -101,6 +120,12 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("cutty_verify_access_fake_store", |b| {
         b.iter(|| block_on(service.verify_access(black_box(&pair.pair.access_token))).expect("ok"))
+    });
+    g.bench_function("cutty_verify_access_fake_store_uncached", |b| {
+        b.iter(|| {
+            block_on(uncached.verify_access(black_box(&uncached_pair.pair.access_token)))
+                .expect("ok")
+        })
     });
     g.finish();
 }

@@ -3,7 +3,9 @@
 //!
 //! - `bare`: axum, nothing in front.
 //! - `cutty_mem`: behind Cutty's full stack (request ids, gate: JWT authentication with
-//!   revocation check and user look-up, sliding-window rate limit), in-memory stores.
+//!   revocation check and user look-up, sliding-window rate limit), in-memory stores. As by
+//!   default, verified tokens are cached: the one token wrk sends has its signature checked
+//!   on its first request; the store checks run on every one.
 //! - `cutty_redis`: the same, with rate-limit counters, token revocations and lockouts in
 //!   Redis on 127.0.0.1:6379 (or `CUTTY_TEST_REDIS_URL`), under a fresh key prefix.
 //! - `governor`: behind `tower_governor` alone (per-IP GCRA), as a peer.
@@ -14,7 +16,8 @@
 //! - `jwt_floor`: a floor for any JWT-authenticated server: `bare_wire` behind a middleware
 //!   that does nothing but verify the bearer token's signature and claims (Cutty's own
 //!   `TokenCodec`, the fastest verifier measured in `benches/token.rs`) and answer 401 when
-//!   it fails — no revocation check, user look-up, rate limit or request id.
+//!   it fails, on every request (no cache) — no revocation check, user look-up, rate
+//!   limit or request id.
 //!
 //! It binds 127.0.0.1:0, prints `listening on http://ADDR` and, for the Cutty modes,
 //! `bare_wire` and `jwt_floor`, `token: JWT` (an access token for a registered user) to stdout. Limits are set so high

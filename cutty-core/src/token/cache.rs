@@ -20,8 +20,9 @@
 //! # Security
 //! * Only tokens that passed the full verification are inserted; a forged or altered token
 //!   never matches an entry, since a hit needs the **whole** token equal, byte for byte.
-//! * Entries are found by a 64-bit SipHash of the token under a random per-process key,
-//!   then the stored token is compared in constant time: a probe learns
+//! * Entries are found by a 64-bit SipHash of the token's last 64 bytes (a JWT's signature)
+//!   under a random per-process key, then the whole stored token is compared in constant
+//!   time: a probe learns
 //!   nothing about a cached token from timing beyond what guessing a keyed hash would.
 //! * Bounded: at most the configured number of entries (in 16 shards); a full shard drops
 //!   its expired entries, then an arbitrary one. Only valid tokens get in, so filling it
@@ -149,12 +150,26 @@ impl VerifiedTokenCache {
         if self.shards.is_empty() {
             return None;
         }
-        let key = self.hasher.hash_one(token.as_bytes());
+        let key = self.hasher.hash_one(lookup_part(token));
         // The low bits pick the shard; the map inside uses all of them.
         let index = usize::try_from(key % SHARDS as u64).unwrap_or(0);
         self.shards.get(index).map(|shard| (key, shard))
     }
 }
+
+/// The part of a token the look-up hashes: its last [`LOOKUP_BYTES`] bytes, which for a JWT
+/// are its signature — distinct for distinct valid tokens, and a quarter of the token to
+/// hash. Tokens that share them share a slot; the full comparison tells them apart, and one
+/// that fails verification never takes the slot.
+fn lookup_part(token: &str) -> &[u8] {
+    let bytes = token.as_bytes();
+    bytes
+        .get(bytes.len().saturating_sub(LOOKUP_BYTES)..)
+        .unwrap_or(bytes)
+}
+
+/// How much of a token [`lookup_part`] hashes.
+const LOOKUP_BYTES: usize = 64;
 
 /// Whether `a == b`, in time that depends on their lengths only. (`subtle`'s slice `ct_eq`
 /// puts each byte through an optimisation barrier, which costs more than the rest of a
@@ -163,15 +178,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let word = |c: &[u8]| {
-        let mut w = [0u8; 8];
-        w[..c.len()].copy_from_slice(c);
-        u64::from_le_bytes(w)
-    };
-    let diff = a
-        .chunks(8)
-        .zip(b.chunks(8))
-        .fold(0u64, |acc, (x, y)| acc | (word(x) ^ word(y)));
+    let (a_words, b_words) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail = a_words
+        .remainder()
+        .iter()
+        .zip(b_words.remainder())
+        .fold(0u64, |acc, (x, y)| acc | u64::from(x ^ y));
+    let word = |c: &[u8]| <[u8; 8]>::try_from(c).map_or(0, u64::from_le_bytes);
+    let diff = a_words
+        .zip(b_words)
+        .fold(tail, |acc, (x, y)| acc | (word(x) ^ word(y)));
     diff.ct_eq(&0).into()
 }
 
