@@ -9,13 +9,17 @@
 #   cutty_mem   behind Cutty's gate (JWT auth + rate limit), in-memory counters
 #   cutty_redis behind Cutty's gate, counters in Redis (127.0.0.1:6379)
 #   governor    behind tower_governor alone (per-IP GCRA)
-#   bare_wire   a floor: the bare handler, sent the same token and answering the same four
-#               headers as constants (the bytes on the wire without the checking)
+#   bare_wire   a floor: the bare handler answering the same four headers as constants (the
+#               bytes on the wire without the checking)
 #   jwt_floor   a floor for any JWT-authenticated server: bare_wire behind a middleware that
 #               only verifies the token (Cutty's TokenCodec), 401 otherwise
-# Every round runs the modes in a fresh random order; the report quotes per-mode medians and
-# the median of the per-round ratios against `bare` (the machine is noisy: ratios taken
-# within one round cancel most of the drift).
+# each on `http-bench` (mimalloc as the global allocator) and, as MODE/system, on
+# `http-bench-system` (the system allocator); by default bare, cutty_mem and governor run
+# on both. A ratio is always taken between two servers on the same allocator.
+# Every mode is sent the same request, `Authorization: Bearer <access token>` included (the
+# servers that do not check it ignore it). Every round runs the modes in a fresh random
+# order; the report quotes per-mode medians and the median of the per-round ratios against
+# `bare` (the machine is noisy: ratios taken within one round cancel most of the drift).
 #
 # Part 2, isolation: p99 of `GET /api/accounts/user` on the real `cutty` server while a
 # login flood (PBKDF2 at 600 000 iterations, 64 connections) saturates the hashing pool.
@@ -39,7 +43,7 @@ mkdir -p "$OUT"
 command -v wrk >/dev/null || { echo "wrk is required (Debian package wrk)" >&2; exit 1; }
 if [ "$(nproc)" -ge 2 ]; then SERVER_CPU="taskset -c 0"; LOAD_CPU="taskset -c 1"; else SERVER_CPU=""; LOAD_CPU=""; fi
 
-cargo build --release -q -p cutty-benches --bin http-bench
+cargo build --release -q -p cutty-benches --bin http-bench --bin http-bench-system
 cargo build --release -q -p cutty-examples --bin cutty
 BIN="$CARGO_TARGET_DIR/release"
 
@@ -83,13 +87,16 @@ RESULTS="$OUT/overhead.tsv"
 # ROUNDS=0 keeps the previous overhead results and reruns only part 2.
 [ "$ROUNDS" -eq 0 ] || echo -e "round\tmode\trps\tp99_ms" > "$RESULTS"
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in $(printf '%s\n' ${MODES:-bare bare_wire jwt_floor cutty_mem cutty_redis governor} | shuf); do
-    start_server "$BIN/http-bench" "$mode"
-    if [ -n "$SERVER_TOKEN" ]; then
-      read -r rps p99 < <(wrk_run "$SERVER_URL/api/hello" -H "Authorization: Bearer $SERVER_TOKEN")
+  for mode in $(printf '%s\n' ${MODES:-bare bare_wire jwt_floor cutty_mem cutty_redis governor bare/system cutty_mem/system governor/system} | shuf); do
+    # MODE runs on http-bench (mimalloc), MODE/system on http-bench-system (glibc malloc).
+    if [ "${mode%/system}" = "$mode" ]; then
+      start_server "$BIN/http-bench" "$mode"
     else
-      read -r rps p99 < <(wrk_run "$SERVER_URL/api/hello")
+      start_server "$BIN/http-bench-system" "${mode%/system}"
     fi
+    # Every mode is sent the same request bytes, the token included.
+    [ -n "$SERVER_TOKEN" ] || { echo "$mode printed no token" >&2; exit 1; }
+    read -r rps p99 < <(wrk_run "$SERVER_URL/api/hello" -H "Authorization: Bearer $SERVER_TOKEN")
     stop_server
     echo -e "$round\t$mode\t$rps\t$p99" | tee -a "$RESULTS"
   done
@@ -130,25 +137,34 @@ by_round = {}
 for r in rows:
     by_round.setdefault(r["round"], {})[r["mode"]] = (float(r["rps"]), float(r["p99_ms"]))
 modes = ["bare", "bare_wire", "jwt_floor", "cutty_mem", "cutty_redis", "governor"]
+modes += [m + "/system" for m in modes]
+
+def paired(a, b):
+    """Median over the rounds that ran both of req/s(a) / req/s(b)."""
+    r = [v[a][0] / v[b][0] for v in by_round.values() if a in v and b in v]
+    return statistics.median(r) if r else None
+
 if by_round:
     print(f"\n## Overhead ({len(by_round)} interleaved rounds)\n")
+    print("A mode runs on mimalloc, MODE/system on the system allocator; each is compared with")
+    print("`bare` on the same allocator.\n")
     print("| mode | median req/s | median p99 | median ratio to bare (req/s) |")
     print("|---|---|---|---|")
     for m in modes:
         rps = [v[m][0] for v in by_round.values() if m in v]
         p99 = [v[m][1] for v in by_round.values() if m in v]
-        ratios = [v[m][0] / v["bare"][0] for v in by_round.values() if m in v and "bare" in v]
         if not rps:
             continue
-        print(f"| {m} | {statistics.median(rps):.0f} | {statistics.median(p99):.2f} ms | {statistics.median(ratios):.3f} |")
-    ahead = [v["cutty_mem"][0] / v["governor"][0] for v in by_round.values() if "cutty_mem" in v and "governor" in v]
-    print(f"\ncutty_mem / governor, median of paired ratios: {statistics.median(ahead):.3f}")
-    wire = [v["cutty_mem"][0] / v["bare_wire"][0] for v in by_round.values() if "cutty_mem" in v and "bare_wire" in v]
-    if wire:
-        print(f"cutty_mem / bare_wire, median of paired ratios: {statistics.median(wire):.3f}")
-    floor = [v["cutty_mem"][0] / v["jwt_floor"][0] for v in by_round.values() if "cutty_mem" in v and "jwt_floor" in v]
-    if floor:
-        print(f"cutty_mem / jwt_floor, median of paired ratios: {statistics.median(floor):.3f}")
+        base = "bare/system" if m.endswith("/system") else "bare"
+        ratio = paired(m, base)
+        shown = f"{ratio:.3f}" if ratio is not None else "–"
+        print(f"| {m} | {statistics.median(rps):.0f} | {statistics.median(p99):.2f} ms | {shown} |")
+    print()
+    for suffix in ["", "/system"]:
+        for peer in ["governor", "bare_wire", "jwt_floor"]:
+            ratio = paired("cutty_mem" + suffix, peer + suffix)
+            if ratio is not None:
+                print(f"cutty_mem{suffix} / {peer}{suffix}, median of paired ratios: {ratio:.3f}")
 print(f"\n## Login flood (probe: {sys.argv[7]} connections)\n")
 print(f"GET /api/accounts/user alone: {float(sys.argv[2]):.0f} req/s, p99 {float(sys.argv[3]):.2f} ms")
 print(f"during the login flood ({sys.argv[6].strip()} logins/s): {float(sys.argv[4]):.0f} req/s, p99 {float(sys.argv[5]):.2f} ms")

@@ -81,9 +81,14 @@ pub struct RequestId(HeaderValue);
 impl RequestId {
     /// A new random (v4) UUID.
     pub fn generate() -> Self {
-        let mut buf = uuid::Uuid::encode_buffer();
-        let s = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
-        Self(HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static("invalid")))
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+        // Owned by the `Bytes` itself: one allocation, and every clone of the id (the
+        // extension, the task-local, the header) only counts a reference.
+        Self(
+            HeaderValue::from_maybe_shared(axum::body::Bytes::from_owner(text))
+                .unwrap_or(HeaderValue::from_static("invalid")),
+        )
     }
 
     /// The client's id if it follows the rule (1–128 of `[A-Za-z0-9._-]`), else `None`.
@@ -237,6 +242,10 @@ fn code_for_status(status: StatusCode) -> Option<ErrorCode> {
 /// [`ApiError`] (no [`ErrorCode`] in its extensions) gets the contract's JSON body for the
 /// matching code; its other headers (`Allow`, `X-RateLimit-*`, …) are kept.
 fn contract_error_body(response: Response<Body>, id: &RequestId) -> Response<Body> {
+    // The status first: it is what rules out almost every answer, and costs no look-up.
+    let Some(code) = code_for_status(response.status()) else {
+        return response;
+    };
     let json = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -246,9 +255,6 @@ fn contract_error_body(response: Response<Body>, id: &RequestId) -> Response<Bod
     if json || response.extensions().get::<ErrorCode>().is_some() {
         return response;
     }
-    let Some(code) = code_for_status(response.status()) else {
-        return response;
-    };
     let (mut parts, _) = response.into_parts();
     let rendered = crate::error::error_response(&code.into(), id);
     let (rendered_parts, body) = rendered.into_parts();

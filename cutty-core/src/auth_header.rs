@@ -145,6 +145,27 @@ fn is_b64token(token: &[u8]) -> bool {
 /// (`AUTH_001`). Runs in time linear in the input, at most [`MAX_AUTHORIZATION_LEN`] bytes
 /// looked at; never allocates, never panics.
 pub fn parse_authorization(value: &[u8]) -> Result<Credential<'_>, Error> {
+    let token = bearer_token(value)?;
+    if !is_b64token(token) {
+        // A credential that announces itself as an API key is judged as one: the contract
+        // answers a key that is not `cutty_` + 32 base62 characters with API_001.
+        if token.starts_with(crate::api_key::KEY_PREFIX.as_bytes()) {
+            return Err(Error::ApiKeyMalformed);
+        }
+        return Err(malformed());
+    }
+    // A b64token is ASCII, hence UTF-8: this conversion cannot fail.
+    let token = std::str::from_utf8(token).map_err(|_| malformed())?;
+    Ok(Credential::classify(token))
+}
+
+/// The token bytes of `Bearer <token>`: the first step of [`parse_authorization`] (length
+/// bound, surrounding whitespace, the scheme, the spaces after it), without the check of
+/// the token's characters. For a host that looks a token up among the already verified
+/// ones before parsing it (see
+/// [`TokenService::verify_access_seen`](crate::token::TokenService::verify_access_seen));
+/// anything not found there must go through `parse_authorization`.
+pub fn bearer_token(value: &[u8]) -> Result<&[u8], Error> {
     if value.len() > MAX_AUTHORIZATION_LEN {
         return Err(malformed());
     }
@@ -158,18 +179,7 @@ pub fn parse_authorization(value: &[u8]) -> Result<Credential<'_>, Error> {
         return Err(malformed());
     }
     let token_start = rest.iter().position(|&b| b != b' ').ok_or_else(malformed)?;
-    let token = &rest[token_start..];
-    if !is_b64token(token) {
-        // A credential that announces itself as an API key is judged as one: the contract
-        // answers a key that is not `cutty_` + 32 base62 characters with API_001.
-        if token.starts_with(crate::api_key::KEY_PREFIX.as_bytes()) {
-            return Err(Error::ApiKeyMalformed);
-        }
-        return Err(malformed());
-    }
-    // A b64token is ASCII, hence UTF-8: this conversion cannot fail.
-    let token = std::str::from_utf8(token).map_err(|_| malformed())?;
-    Ok(Credential::classify(token))
+    Ok(&rest[token_start..])
 }
 
 /// [`parse_authorization`] for an optional header: a missing `Authorization` header is
@@ -353,6 +363,21 @@ mod tests {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = parse_authorization(&bytes);
+        }
+
+        /// `bearer_token` is exactly the first step of `parse_authorization`: whatever the
+        /// latter accepts, the former found the same bytes; whatever the former refuses,
+        /// the latter refuses too.
+        #[test]
+        fn bearer_token_is_the_first_step(prefix in "[ \t]{0,2}[bB][eE][aA][rR][eE][rR]?[ \t]{0,3}", tail in any::<Vec<u8>>()) {
+            let mut h = prefix.into_bytes();
+            h.extend_from_slice(&tail);
+            match (bearer_token(&h), parse_authorization(&h)) {
+                (Ok(t), Ok(c)) => prop_assert_eq!(t, c.as_str().as_bytes()),
+                (Err(a), Err(b)) => prop_assert_eq!(format!("{a:?}"), format!("{b:?}")),
+                (Ok(_), Err(_)) => {} // refused by the character check
+                (Err(e), Ok(c)) => prop_assert!(false, "bearer_token refused {e:?}, parse accepted {c:?}"),
+            }
         }
 
         #[test]

@@ -9,11 +9,12 @@ use serde_json::json;
 
 use super::{Caller, Counters, Cutty, KeyCaller, MAX_BLOCK_LIST_REFRESH, UserCaller};
 use crate::api_key::{PermissionSet, UsageOutcome};
-use crate::auth_header::{Credential, parse_authorization};
+use crate::auth_header::{Credential, bearer_token, parse_authorization};
 use crate::client_ip::ForwardedHeaders;
 use crate::error::{Error, ErrorCode, InvalidTokenReason, LimitScope};
 use crate::event::EventType;
 use crate::rate_limit::{RateLimitKey, RateLimitOutcome, RequestIdentity, applicable_limits};
+use crate::token::VerifiedAccess;
 use crate::user::User;
 
 /// The contract's name of a limit, for event details.
@@ -229,6 +230,13 @@ impl Cutty {
         let Some(value) = authorization else {
             return Ok(None);
         };
+        // A token verified before is found by its bytes, before any parsing: a hit is a
+        // well-formed JWT, so parsing it again could only say so.
+        if let Ok(token) = bearer_token(value)
+            && let Some(access) = self.inner.tokens.verify_access_seen(token).await
+        {
+            return self.user_caller(access?).await.map(Some);
+        }
         match parse_authorization(value)? {
             Credential::Jwt(token) => self.authenticate_jwt(token).await.map(Some),
             Credential::ApiKey(key) => self.authenticate_key(key).await.map(Some),
@@ -237,6 +245,11 @@ impl Cutty {
 
     async fn authenticate_jwt(&self, token: &str) -> Result<Caller, Error> {
         let access = self.inner.tokens.verify_access(token).await?;
+        self.user_caller(access).await
+    }
+
+    /// The caller a verified access token stands for.
+    async fn user_caller(&self, access: VerifiedAccess) -> Result<Caller, Error> {
         let user = self.user_of_token(access.user_id()).await?;
         Ok(Caller::User(UserCaller::new(user, access)))
     }

@@ -20,8 +20,8 @@
 //! # Security
 //! * Only tokens that passed the full verification are inserted; a forged or altered token
 //!   never matches an entry, since a hit needs the **whole** token equal, byte for byte.
-//! * Entries are found by a 64-bit SipHash of the token's last 64 bytes (a JWT's signature)
-//!   under a random per-process key, then the whole stored token is compared in constant
+//! * Entries are found by a 64-bit SipHash of the token's last 16 bytes (96 bits of a JWT's
+//!   signature) under a random per-process key, then the whole stored token is compared in constant
 //!   time: a probe learns
 //!   nothing about a cached token from timing beyond what guessing a keyed hash would.
 //! * Bounded: at most the configured number of entries (in 16 shards); a full shard drops
@@ -101,17 +101,21 @@ impl VerifiedTokenCache {
 
     /// The claims of `token` if it was verified before and `now_ms` is inside the times it
     /// verifies at.
-    pub fn get(&self, token: &str, now_ms: i64) -> Option<VerifiedClaims> {
+    ///
+    /// `token` is raw bytes: a hit means they equal, byte for byte, a token that passed the
+    /// full verification, so a caller may skip its own syntax checks on a hit (see
+    /// [`TokenService::verify_access_seen`](super::TokenService::verify_access_seen)).
+    pub fn get(&self, token: &[u8], now_ms: i64) -> Option<VerifiedClaims> {
         let (key, shard) = self.locate(token)?;
         let map = shard.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = map.get(&key)?;
-        let same = constant_time_eq(&entry.token, token.as_bytes());
+        let same = constant_time_eq(&entry.token, token);
         (same && entry.valid.contains(&now_ms)).then(|| entry.claims.clone())
     }
 
     /// Remembers that `token` verified to `claims`, valid at the times `valid` (Unix ms).
     pub fn insert(&self, token: &str, claims: &VerifiedClaims, valid: Range<i64>, now_ms: i64) {
-        let Some((key, shard)) = self.locate(token) else {
+        let Some((key, shard)) = self.locate(token.as_bytes()) else {
             return;
         };
         let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -146,7 +150,7 @@ impl VerifiedTokenCache {
         self.len() == 0
     }
 
-    fn locate(&self, token: &str) -> Option<(u64, &Mutex<Shard>)> {
+    fn locate(&self, token: &[u8]) -> Option<(u64, &Mutex<Shard>)> {
         if self.shards.is_empty() {
             return None;
         }
@@ -158,18 +162,17 @@ impl VerifiedTokenCache {
 }
 
 /// The part of a token the look-up hashes: its last [`LOOKUP_BYTES`] bytes, which for a JWT
-/// are its signature — distinct for distinct valid tokens, and a quarter of the token to
-/// hash. Tokens that share them share a slot; the full comparison tells them apart, and one
-/// that fails verification never takes the slot.
-fn lookup_part(token: &str) -> &[u8] {
-    let bytes = token.as_bytes();
+/// are the end of its signature (96 bits of MAC output: distinct for distinct valid tokens)
+/// and a small fraction of the token to hash. Tokens that share them share a slot; the full
+/// comparison tells them apart, and one that fails verification never takes the slot.
+fn lookup_part(bytes: &[u8]) -> &[u8] {
     bytes
         .get(bytes.len().saturating_sub(LOOKUP_BYTES)..)
         .unwrap_or(bytes)
 }
 
 /// How much of a token [`lookup_part`] hashes.
-const LOOKUP_BYTES: usize = 64;
+const LOOKUP_BYTES: usize = 16;
 
 /// Whether `a == b`, in time that depends on their lengths only. (`subtle`'s slice `ct_eq`
 /// puts each byte through an optimisation barrier, which costs more than the rest of a

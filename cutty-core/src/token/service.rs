@@ -212,7 +212,7 @@ impl<S: TokenStore, C: Clock> TokenService<S, C> {
         let now = self.clock.now_unix_ms();
         // The signature and claims of a token seen before come from the cache; the store
         // checks below run every time.
-        let claims = match self.verified.get(token, now) {
+        let claims = match self.verified.get(token.as_bytes(), now) {
             Some(claims) => claims,
             None => {
                 let (claims, valid) = self.codec.verify_window(token, TokenType::Access, now)?;
@@ -220,6 +220,28 @@ impl<S: TokenStore, C: Clock> TokenService<S, C> {
                 claims
             }
         };
+        self.check_access_state(claims, now).await
+    }
+
+    /// [`verify_access`](Self::verify_access) for a token that was verified before and is
+    /// still inside its validity window (a [`verified_cache`](Self::verified_cache) hit),
+    /// given as raw bytes: `None` when it is not such a token (verify it with
+    /// `verify_access` then). A hit means the bytes equal a token that passed every check
+    /// of [`TokenCodec::verify`] — a well-formed JWT, ASCII, never API-key shaped — so a
+    /// host may look a bearer credential up here before parsing it at all. The store
+    /// checks run as in `verify_access`.
+    pub async fn verify_access_seen(&self, token: &[u8]) -> Option<Result<VerifiedAccess, Error>> {
+        let now = self.clock.now_unix_ms();
+        let claims = self.verified.get(token, now)?;
+        Some(self.check_access_state(claims, now).await)
+    }
+
+    /// The store checks of [`verify_access`](Self::verify_access) for verified `claims`.
+    async fn check_access_state(
+        &self,
+        claims: VerifiedClaims,
+        now: i64,
+    ) -> Result<VerifiedAccess, Error> {
         let state = self
             .store
             .access_state(claims.jti(), claims.user_id(), claims.family(), now)

@@ -968,8 +968,11 @@ fn the_cache_skips_only_the_signature_check() {
         let b = svc.issue_pair("5").await.expect("pair");
         let token = &a.pair.access_token;
         assert!(svc.verified_cache().is_empty());
+        assert!(svc.verify_access_seen(token.as_bytes()).await.is_none());
         let first = svc.verify_access(token).await.expect("ok");
         assert_eq!(svc.verified_cache().len(), 1);
+        let seen = svc.verify_access_seen(token.as_bytes()).await;
+        assert_eq!(seen.expect("a hit").expect("ok"), first);
         let again = svc.verify_access(token).await.expect("ok, from the cache");
         assert_eq!(first, again);
         assert_eq!(svc.verified_cache().len(), 1);
@@ -1070,9 +1073,15 @@ proptest! {
                 }
                 clock_a.set_unix_ms(T0 + t * 1000);
                 clock_b.set_unix_ms(T0 + t * 1000);
+                // A look-up by bytes, when it answers, answers what a verification would.
+                let seen = cached.verify_access_seen(token.as_bytes()).await;
                 let a = cached.verify_access(&token).await;
                 let b = plain.verify_access(&token).await;
                 prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
+                if let Some(seen) = seen {
+                    prop_assert_eq!(format!("{seen:?}"), format!("{b:?}"));
+                }
+                prop_assert!(plain.verify_access_seen(token.as_bytes()).await.is_none());
             }
             Ok(())
         })?;
