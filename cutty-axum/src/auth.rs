@@ -237,6 +237,9 @@ where
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(gate) = parts.extensions.get::<GateOutcome>() {
+            return Ok(ClientIp(gate.ip()));
+        }
         if let Some(ip) = parts.extensions.get::<ClientIp>() {
             return Ok(*ip);
         }

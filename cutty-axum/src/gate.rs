@@ -18,9 +18,10 @@
 //!
 //! * blocked: `403 SEC_001`, counted against the IP limit, with `X-RateLimit-*`;
 //! * refused by a limit: `429 RATE_00x` with `Retry-After` and the `X-RateLimit-*` headers;
-//! * otherwise the request goes on with a [`GateOutcome`] and a [`ClientIp`] in its
-//!   extensions, and `X-RateLimit-Limit/Remaining/Reset` are added to whatever the inner
-//!   service answers — successes, errors, 404s alike.
+//! * otherwise the request goes on with a [`GateOutcome`] in its extensions (the client IP
+//!   is [`GateOutcome::ip`]; the [`ClientIp`] extractor reads it there), and
+//!   `X-RateLimit-Limit/Remaining/Reset` are added to whatever the inner service answers —
+//!   successes, errors, 404s alike. A `Public` request carries a [`ClientIp`] extension.
 //!
 //! Failed credentials do **not** stop the request here: an anonymous route (login) works
 //! with a stale `Authorization` header, an unknown route is still `404 REQ_003`, and a
@@ -84,8 +85,8 @@ pub fn classify(path: &str) -> RouteClass {
     }
 }
 
-/// The resolved client IP of a request, put in its extensions by the gate (and an
-/// extractor, see [`crate::auth`]).
+/// The resolved client IP of a request (an extractor, see [`crate::auth`]): from the
+/// [`GateOutcome`] on an `/api` route, from this extension on a public one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientIp(pub IpAddr);
 
@@ -215,6 +216,20 @@ pub fn forwarded_headers(headers: &HeaderMap) -> ForwardedHeaders<'_> {
     }
 }
 
+/// [`forwarded_headers`] if `peer` is a trusted proxy, else none: the resolver ignores
+/// them from any other peer, so they are not even looked up.
+fn forwarded_headers_from<'h>(
+    cutty: &Cutty,
+    peer: IpAddr,
+    headers: &'h HeaderMap,
+) -> ForwardedHeaders<'h> {
+    if cutty.is_trusted_proxy(peer) {
+        forwarded_headers(headers)
+    } else {
+        ForwardedHeaders::default()
+    }
+}
+
 static MISSING_PEER_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// The socket peer from `ConnectInfo<SocketAddr>`, or `0.0.0.0` (warned once).
@@ -341,7 +356,9 @@ where
             match class {
                 RouteClass::Exempt => Ok(inner.call(req).await?.map(Body::new)),
                 RouteClass::Public => {
-                    let ip = cutty.client_ip(peer_ip(&req), &forwarded_headers(req.headers()));
+                    let peer = peer_ip(&req);
+                    let forwarded = forwarded_headers_from(cutty, peer, req.headers());
+                    let ip = cutty.client_ip(peer, &forwarded);
                     if let Err(e) = cutty.check_blocked(ip).await {
                         return Ok(render(&e));
                     }
@@ -354,7 +371,11 @@ where
                         let headers = req.headers();
                         let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
                         cutty
-                            .gate(peer, &forwarded_headers(headers), authorization)
+                            .gate(
+                                peer,
+                                &forwarded_headers_from(cutty, peer, headers),
+                                authorization,
+                            )
                             .await
                     };
                     let gate = match gate {
@@ -372,7 +393,7 @@ where
                     {
                         tracing::warn!(error = %e, "authentication failed on a store error");
                     }
-                    req.extensions_mut().insert(ClientIp(gate.ip));
+                    // One extension: the outcome carries the IP too (see ClientIp's extractor).
                     req.extensions_mut().insert(GateOutcome {
                         inner: Arc::new(OutcomeInner {
                             ip: gate.ip,

@@ -59,3 +59,14 @@ pub mod token;
 pub mod user;
 
 pub use error::{Error, ErrorCode, Result};
+
+/// The future an `#[async_trait]` store method returns, spelled out, so that the forwarding
+/// impls (`Arc<S>`, `&S`) on the request path can hand the inner store's boxed future on
+/// as it is instead of boxing a future that only awaits it.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type BoxedStoreFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+/// The future an `#[async_trait(?Send)]` store method returns (wasm32: no `Send`).
+#[cfg(target_arch = "wasm32")]
+pub(crate) type BoxedStoreFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;

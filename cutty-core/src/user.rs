@@ -18,6 +18,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::error::{Error, FieldViolation, StoreError};
 
@@ -364,6 +365,13 @@ pub trait UserStore: Send + Sync {
 
     /// The user with this id.
     async fn find_by_id(&self, id: i64) -> Result<Option<User>, StoreError>;
+
+    /// [`find_by_id`](UserStore::find_by_id), shared: what every authenticated request
+    /// asks for. The default wraps `find_by_id`'s answer; a store that keeps its users in
+    /// memory overrides it to hand out its own copy without cloning the strings.
+    async fn find_shared_by_id(&self, id: i64) -> Result<Option<Arc<User>>, StoreError> {
+        Ok(self.find_by_id(id).await?.map(Arc::new))
+    }
 
     /// The user whose username or, failing that, whose email matches `login`
     /// case-insensitively (the login form accepts either).

@@ -18,24 +18,27 @@ pub enum Caller {
     ApiKey(KeyCaller),
 }
 
-/// A user authenticated by an access token. Cheap to clone (shared): extractors hand a
-/// copy to every handler that asks.
+/// A user authenticated by an access token. Cheap to clone (the user is shared, the
+/// token's claims are a few words): extractors hand a copy to every handler that asks.
 #[derive(Debug, Clone)]
-pub struct UserCaller(Arc<(User, VerifiedAccess)>);
+pub struct UserCaller {
+    user: Arc<User>,
+    access: VerifiedAccess,
+}
 
 impl UserCaller {
-    pub(super) fn new(user: User, access: VerifiedAccess) -> Self {
-        Self(Arc::new((user, access)))
+    pub(super) fn new(user: Arc<User>, access: VerifiedAccess) -> Self {
+        Self { user, access }
     }
 
     /// The user, as loaded for this request.
     pub fn user(&self) -> &User {
-        &self.0.0
+        &self.user
     }
 
     /// The verified access token.
     pub fn access(&self) -> &VerifiedAccess {
-        &self.0.1
+        &self.access
     }
 }
 

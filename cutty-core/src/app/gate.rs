@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -133,6 +134,13 @@ impl Cutty {
         self.inner.client_ip.resolve(peer, headers)
     }
 
+    /// Whether `peer` is a trusted proxy, i.e. whether [`client_ip`](Cutty::client_ip)
+    /// reads the forwarding headers of its requests at all. A host may skip looking those
+    /// headers up for any other peer and pass [`ForwardedHeaders::default`].
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        self.inner.client_ip.is_trusted(peer)
+    }
+
     /// `SEC_001` if `ip` is blocked. The block list is cached. Without a
     /// [`BlockListRefresher`] it is reloaded from the store inside the request that finds
     /// the cached copy older than [`Settings::block_list_refresh`](super::Settings::block_list_refresh)
@@ -250,16 +258,27 @@ impl Cutty {
 
     /// The caller a verified access token stands for.
     async fn user_caller(&self, access: VerifiedAccess) -> Result<Caller, Error> {
-        let user = self.user_of_token(access.user_id()).await?;
+        let user = self.shared_user_of_token(access.user_id()).await?;
         Ok(Caller::User(UserCaller::new(user, access)))
     }
 
     /// The existing, active user a verified token names: a missing user is `AUTH_001`, a
     /// disabled one `AUTH_003` (disabling revoked the token; this is the second line).
     pub(super) async fn user_of_token(&self, sub: &str) -> Result<User, Error> {
+        let user = self.shared_user_of_token(sub).await?;
+        Ok(Arc::unwrap_or_clone(user))
+    }
+
+    /// [`user_of_token`](Cutty::user_of_token), shared (no copy of the store's user).
+    async fn shared_user_of_token(&self, sub: &str) -> Result<Arc<User>, Error> {
         let unknown = || Error::InvalidToken(InvalidTokenReason::UnknownUser);
         let id: i64 = sub.parse().map_err(|_| unknown())?;
-        let user = self.inner.users.find_by_id(id).await?.ok_or_else(unknown)?;
+        let user = self
+            .inner
+            .users
+            .find_shared_by_id(id)
+            .await?
+            .ok_or_else(unknown)?;
         if !user.is_active {
             return Err(Error::TokenRevoked);
         }

@@ -6,6 +6,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::BoxedStoreFuture;
 use crate::error::{LimitScope, StoreError, StoreErrorKind};
 
 use super::{Decision, MAX_CAS_ATTEMPTS, SlidingWindow, WindowState};
@@ -165,14 +166,21 @@ impl<S: RateLimitStore + ?Sized> RateLimitStore for Arc<S> {
         (**self).compare_and_swap(key, expected, new, ttl).await
     }
 
-    async fn check_and_count(
-        &self,
-        key: &RateLimitKey,
-        window: &SlidingWindow,
+    // On every request: the inner store's future, not a second box around it.
+    fn check_and_count<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        key: &'life1 RateLimitKey,
+        window: &'life2 SlidingWindow,
         limit: NonZeroU32,
         now_ms: u64,
-    ) -> Result<Decision, StoreError> {
-        (**self).check_and_count(key, window, limit, now_ms).await
+    ) -> BoxedStoreFuture<'async_trait, Result<Decision, StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).check_and_count(key, window, limit, now_ms)
     }
 }
 
@@ -193,13 +201,20 @@ impl<S: RateLimitStore + ?Sized> RateLimitStore for &S {
         (**self).compare_and_swap(key, expected, new, ttl).await
     }
 
-    async fn check_and_count(
-        &self,
-        key: &RateLimitKey,
-        window: &SlidingWindow,
+    // On every request: the inner store's future, not a second box around it.
+    fn check_and_count<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        key: &'life1 RateLimitKey,
+        window: &'life2 SlidingWindow,
         limit: NonZeroU32,
         now_ms: u64,
-    ) -> Result<Decision, StoreError> {
-        (**self).check_and_count(key, window, limit, now_ms).await
+    ) -> BoxedStoreFuture<'async_trait, Result<Decision, StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).check_and_count(key, window, limit, now_ms)
     }
 }

@@ -94,7 +94,8 @@ impl fmt::Debug for IssuedToken {
 /// [`super::TokenService::verify_access`]) adds the store checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedClaims {
-    sub: String,
+    // Shared: the verified-token cache hands out a clone on every request.
+    sub: std::sync::Arc<str>,
     jti: Uuid,
     family: FamilyId,
     kind: TokenType,
@@ -471,7 +472,7 @@ impl TokenCodec {
             .saturating_mul(1000)
             .saturating_sub(lw);
         let claims = VerifiedClaims {
-            sub: sub.0.into_owned(),
+            sub: std::sync::Arc::from(&*sub.0),
             jti,
             family: FamilyId(fam),
             kind: expected,

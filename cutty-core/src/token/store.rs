@@ -236,13 +236,19 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
     async fn family_state(&self, family: FamilyId, now_ms: i64) -> Result<FamilyState, StoreError> {
         (**self).family_state(family, now_ms).await
     }
-    async fn access_state(
-        &self,
+    // On every request: the inner store's future, not a second box around it.
+    fn access_state<'life0, 'life1, 'async_trait>(
+        &'life0 self,
         jti: Uuid,
-        user_id: &str,
+        user_id: &'life1 str,
         family: FamilyId,
         now_ms: i64,
-    ) -> Result<AccessState, StoreError> {
-        (**self).access_state(jti, user_id, family, now_ms).await
+    ) -> crate::BoxedStoreFuture<'async_trait, Result<AccessState, StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).access_state(jti, user_id, family, now_ms)
     }
 }

@@ -22,7 +22,7 @@ pub use cutty_core::lockout::MemoryLockoutStore;
 pub use cutty_core::rate_limit::{MemoryRateLimitStore, MemoryStoreConfig};
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use cutty_core::error::{StoreError, StoreErrorKind};
@@ -36,7 +36,8 @@ pub struct MemoryUserStore {
 
 #[derive(Debug, Default)]
 struct Users {
-    by_id: HashMap<i64, User>,
+    // Shared: an authenticated request takes its own reference, not a copy.
+    by_id: HashMap<i64, Arc<User>>,
     by_username: HashMap<String, i64>,
     by_email: HashMap<String, i64>,
     last_id: i64,
@@ -52,9 +53,23 @@ impl MemoryUserStore {
         Self::default()
     }
 
+    fn find_shared(&self, id: i64) -> Result<Option<Arc<User>>, StoreError> {
+        Ok(self
+            .inner
+            .read()
+            .map_err(|_| poisoned())?
+            .by_id
+            .get(&id)
+            .cloned())
+    }
+
     fn update(&self, id: i64, f: impl FnOnce(&mut User)) -> Result<bool, StoreError> {
         let mut users = self.inner.write().map_err(|_| poisoned())?;
-        Ok(users.by_id.get_mut(&id).map(f).is_some())
+        Ok(users
+            .by_id
+            .get_mut(&id)
+            .map(|u| f(Arc::make_mut(u)))
+            .is_some())
     }
 }
 
@@ -80,18 +95,16 @@ impl UserStore for MemoryUserStore {
         };
         users.by_username.insert(username_key, user.id);
         users.by_email.insert(email_key, user.id);
-        users.by_id.insert(user.id, user.clone());
+        users.by_id.insert(user.id, Arc::new(user.clone()));
         Ok(user)
     }
 
     async fn find_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
-        Ok(self
-            .inner
-            .read()
-            .map_err(|_| poisoned())?
-            .by_id
-            .get(&id)
-            .cloned())
+        Ok(self.find_shared(id)?.map(Arc::unwrap_or_clone))
+    }
+
+    async fn find_shared_by_id(&self, id: i64) -> Result<Option<Arc<User>>, StoreError> {
+        self.find_shared(id)
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
@@ -101,7 +114,9 @@ impl UserStore for MemoryUserStore {
             .by_username
             .get(&key)
             .or_else(|| users.by_email.get(&key));
-        Ok(id.and_then(|id| users.by_id.get(id)).cloned())
+        Ok(id
+            .and_then(|id| users.by_id.get(id))
+            .map(|u| User::clone(u)))
     }
 
     async fn update_password_hash(
