@@ -62,7 +62,7 @@ PY
 }
 
 echo -e "mode\tinstructions_per_request\tallocations_per_request"
-for run in ${MODES:-bare bare_wire governor jwt_floor cutty_mem bare/system cutty_mem/system}; do
+for run in ${MODES:-bare bare_wire governor governor_headers jwt_floor cutty_mem bare/system cutty_mem/system}; do
   # MODE runs on http-bench (mimalloc), MODE/system on http-bench-system (glibc malloc).
   mode="${run%/system}"; bin="$BIN/http-bench"
   [ "$mode" = "$run" ] || bin="$BIN/http-bench-system"

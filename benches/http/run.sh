@@ -9,6 +9,8 @@
 #   cutty_mem   behind Cutty's gate (JWT auth + rate limit), in-memory counters
 #   cutty_redis behind Cutty's gate, counters in Redis (127.0.0.1:6379)
 #   governor    behind tower_governor alone (per-IP GCRA)
+#   governor_headers  the same with tower_governor's use_headers() (x-ratelimit-limit and
+#               -remaining on every answer, as Cutty's contract has them)
 #   bare_wire   a floor: the bare handler answering the same four headers as constants (the
 #               bytes on the wire without the checking)
 #   jwt_floor   a floor for any JWT-authenticated server: bare_wire behind a middleware that
@@ -87,7 +89,7 @@ RESULTS="$OUT/overhead.tsv"
 # ROUNDS=0 keeps the previous overhead results and reruns only part 2.
 [ "$ROUNDS" -eq 0 ] || echo -e "round\tmode\trps\tp99_ms" > "$RESULTS"
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in $(printf '%s\n' ${MODES:-bare bare_wire jwt_floor cutty_mem cutty_redis governor bare/system cutty_mem/system governor/system} | shuf); do
+  for mode in $(printf '%s\n' ${MODES:-bare bare_wire jwt_floor cutty_mem cutty_redis governor governor_headers bare/system cutty_mem/system governor/system} | shuf); do
     # MODE runs on http-bench (mimalloc), MODE/system on http-bench-system (glibc malloc).
     if [ "${mode%/system}" = "$mode" ]; then
       start_server "$BIN/http-bench" "$mode"
@@ -136,7 +138,7 @@ rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t")) if os.path.exists
 by_round = {}
 for r in rows:
     by_round.setdefault(r["round"], {})[r["mode"]] = (float(r["rps"]), float(r["p99_ms"]))
-modes = ["bare", "bare_wire", "jwt_floor", "cutty_mem", "cutty_redis", "governor"]
+modes = ["bare", "bare_wire", "jwt_floor", "cutty_mem", "cutty_redis", "governor", "governor_headers"]
 modes += [m + "/system" for m in modes]
 
 def paired(a, b):
@@ -161,7 +163,7 @@ if by_round:
         print(f"| {m} | {statistics.median(rps):.0f} | {statistics.median(p99):.2f} ms | {shown} |")
     print()
     for suffix in ["", "/system"]:
-        for peer in ["governor", "bare_wire", "jwt_floor"]:
+        for peer in ["governor", "governor_headers", "bare_wire", "jwt_floor"]:
             ratio = paired("cutty_mem" + suffix, peer + suffix)
             if ratio is not None:
                 print(f"cutty_mem{suffix} / {peer}{suffix}, median of paired ratios: {ratio:.3f}")

@@ -12,6 +12,9 @@
 //! - `cutty_redis`: the same, with rate-limit counters, token revocations and lockouts in
 //!   Redis on 127.0.0.1:6379 (or `CUTTY_TEST_REDIS_URL`), under a fresh key prefix.
 //! - `governor`: behind `tower_governor` alone (per-IP GCRA), as a peer.
+//! - `governor_headers`: the same with tower_governor's `use_headers()`, which answers
+//!   `x-ratelimit-limit` and `x-ratelimit-remaining` as Cutty's contract does (its
+//!   `X-RateLimit-Reset` and `X-Request-Id` have no counterpart there).
 //! - `bare_wire`: a floor, not a peer: the bare handler answering the four headers Cutty's
 //!   contract adds (`X-RateLimit-Limit/Remaining/Reset`, `X-Request-Id`, as constants). What is left between this and
 //!   `cutty_mem` is the checking itself; between `bare` and this, only bytes on the wire.
@@ -174,17 +177,20 @@ async fn cutty(redis: bool, secret: &[u8; 32]) -> Result<Gated, Box<dyn std::err
     Ok((router, registered.tokens.access_token, refresh))
 }
 
-fn governor() -> Result<Router, Box<dyn std::error::Error>> {
+fn governor(headers: bool) -> Result<Router, Box<dyn std::error::Error>> {
     use tower_governor::GovernorLayer;
     use tower_governor::governor::GovernorConfigBuilder;
-    let config = GovernorConfigBuilder::default()
-        .per_nanosecond(1)
-        .burst_size(HUGE)
-        .finish()
-        .ok_or("governor config")?;
-    Ok(Router::new()
-        .route("/api/hello", get(hello))
-        .layer(GovernorLayer::new(Arc::new(config))))
+    let router = Router::new().route("/api/hello", get(hello));
+    let mut builder = GovernorConfigBuilder::default();
+    builder.per_nanosecond(1).burst_size(HUGE);
+    Ok(if headers {
+        // `x-ratelimit-limit` and `x-ratelimit-remaining` on every answer.
+        let config = builder.use_headers().finish().ok_or("governor config")?;
+        router.layer(GovernorLayer::new(Arc::new(config)))
+    } else {
+        let config = builder.finish().ok_or("governor config")?;
+        router.layer(GovernorLayer::new(Arc::new(config)))
+    })
 }
 
 /// Serves `mode` (see the [module docs](self)) on 127.0.0.1 until the process is killed.
@@ -204,9 +210,9 @@ pub async fn serve(mode: &str) -> Result<(), Box<dyn std::error::Error>> {
             let (r, t, task) = cutty(true, &secret).await?;
             (r, Some(t), Some(task))
         }
-        "governor" => {
+        "governor" | "governor_headers" => {
             let (_, t, _) = cutty(false, &secret).await?;
-            (governor()?, Some(t), None)
+            (governor(mode == "governor_headers")?, Some(t), None)
         }
         "bare_wire" => {
             // A real token of the real length for the client to send; the Cutty router that
@@ -228,7 +234,7 @@ pub async fn serve(mode: &str) -> Result<(), Box<dyn std::error::Error>> {
         }
         other => {
             return Err(format!(
-                "unknown mode {other:?}: bare | bare_wire | jwt_floor | cutty_mem | cutty_redis | governor"
+                "unknown mode {other:?}: bare | bare_wire | jwt_floor | cutty_mem | cutty_redis | governor | governor_headers"
             )
             .into());
         }

@@ -198,7 +198,7 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxResponseFuture<S::Error>;
+    type Future = RequestIdFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -212,14 +212,50 @@ where
         };
         req.extensions_mut().insert(id.clone());
         let fut = CURRENT.sync_scope(id.clone(), || self.inner.call(req));
-        Box::pin(async move {
-            let response = CURRENT.scope(id.clone(), fut).await?;
-            let mut response = contract_error_body(response.map(Body::new), &id);
-            response
-                .headers_mut()
-                .insert(REQUEST_ID_HEADER, id.header_value().clone());
-            Ok(response)
-        })
+        RequestIdFuture {
+            inner: CURRENT.scope(id.clone(), fut),
+            id: Some(id),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`RequestIdService`]: the inner future, run inside the
+    /// request's task-local id, then the answer's `X-Request-Id` and error-body check. Not
+    /// boxed: this runs on every request.
+    pub struct RequestIdFuture<F> {
+        #[pin]
+        inner: tokio::task::futures::TaskLocalFuture<RequestId, F>,
+        id: Option<RequestId>,
+    }
+}
+
+impl<F, ResBody, E> Future for RequestIdFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.inner.poll(cx))?;
+        // Taken once: a future is not polled again after it answered Ready.
+        let id = this.id.take().unwrap_or_else(RequestId::generate);
+        let mut response = contract_error_body(response.map(Body::new), &id);
+        response
+            .headers_mut()
+            .insert(REQUEST_ID_HEADER, id.header_value().clone());
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl<F> std::fmt::Debug for RequestIdFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestIdFuture")
+            .field("id", &self.id)
+            .finish()
     }
 }
 
