@@ -44,15 +44,10 @@ use cutty_axum::{
     spawn_block_list_refresh,
 };
 use cutty_core::api_key::{ApiKeyHasher, ApiKeySalt, SaltId};
-use cutty_core::app::{Cutty, RegisterRequest, Settings, Stores};
+use cutty_core::app::{Cutty, RegisterRequest, Settings};
 use cutty_core::clock::SystemClock;
-use cutty_core::lockout::MemoryLockoutStore;
 use cutty_core::password::PasswordHasher;
-use cutty_core::rate_limit::{MemoryRateLimitStore, MemoryStoreConfig};
 use cutty_core::token::{Algorithm, Keyring, TokenCodec, TokenType};
-use cutty_store::memory::{
-    MemoryApiKeyStore, MemoryBlockListStore, MemoryEventStore, MemoryTokenStore, MemoryUserStore,
-};
 use cutty_store::redis::{RedisOptions, RedisStore};
 
 /// Every quota of the benchmark: never reached within a run.
@@ -112,16 +107,7 @@ async fn verify_only(
 }
 
 async fn cutty(redis: bool, secret: &[u8; 32]) -> Result<Gated, Box<dyn std::error::Error>> {
-    let mut stores = Stores {
-        users: Arc::new(MemoryUserStore::new()),
-        tokens: Arc::new(MemoryTokenStore::new()),
-        api_keys: Arc::new(MemoryApiKeyStore::new()),
-        rate_limits: Arc::new(MemoryRateLimitStore::new(MemoryStoreConfig::default())),
-        lockouts: Arc::new(MemoryLockoutStore::default()),
-        block_list: Arc::new(MemoryBlockListStore::new()),
-        events: Arc::new(MemoryEventStore::new()),
-        health: Vec::new(),
-    };
+    let mut stores = cutty_store::memory::stores();
     if redis {
         let url = std::env::var("CUTTY_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());

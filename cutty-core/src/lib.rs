@@ -54,6 +54,7 @@ pub mod file;
 pub mod ip_block;
 pub mod lockout;
 pub mod password;
+mod prehashed;
 pub mod rate_limit;
 pub mod token;
 pub mod user;

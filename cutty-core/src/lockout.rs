@@ -654,25 +654,7 @@ impl PartialEq for dyn KeyView + '_ {
 
 impl Eq for dyn KeyView + '_ {}
 
-/// Passes a precomputed `u64` through (only ever fed by [`HashedKey`]).
-#[derive(Debug, Default, Clone, Copy)]
-struct PassThrough(u64);
-
-impl std::hash::Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Shard = HashMap<HashedKey, (LockoutState, u64), std::hash::BuildHasherDefault<PassThrough>>;
+type Shard = HashMap<HashedKey, (LockoutState, u64), crate::prehashed::PassThroughBuilder>;
 
 /// A bounded, sharded in-process [`LockoutStore`] (no I/O; for single-process servers and
 /// tests).

@@ -13,13 +13,8 @@ use cutty_axum::{CuttyState, TokioPasswordWork};
 use cutty_core::api_key::{ApiKeyHasher, ApiKeySalt, SaltId};
 use cutty_core::app::{Cutty, Settings, Stores};
 use cutty_core::clock::FakeClock;
-use cutty_core::lockout::MemoryLockoutStore;
 use cutty_core::password::PasswordHasher;
-use cutty_core::rate_limit::{MemoryRateLimitStore, MemoryStoreConfig};
 use cutty_core::token::{Algorithm, Keyring};
-use cutty_store::memory::{
-    MemoryApiKeyStore, MemoryBlockListStore, MemoryEventStore, MemoryTokenStore, MemoryUserStore,
-};
 use serde_json::Value;
 
 /// The default client address of [`TestApp::request`].
@@ -45,17 +40,7 @@ pub fn app_with_stores(
     stores_hook: impl FnOnce(&mut Stores),
 ) -> TestApp {
     let clock = FakeClock::at_unix_ms(1_700_000_000_000);
-    let stores = Stores {
-        users: Arc::new(MemoryUserStore::new()),
-        tokens: Arc::new(MemoryTokenStore::new()),
-        api_keys: Arc::new(MemoryApiKeyStore::new()),
-        rate_limits: Arc::new(MemoryRateLimitStore::new(MemoryStoreConfig::default())),
-        lockouts: Arc::new(MemoryLockoutStore::default()),
-        block_list: Arc::new(MemoryBlockListStore::new()),
-        events: Arc::new(MemoryEventStore::new()),
-        health: Vec::new(),
-    };
-    let mut stores = stores;
+    let mut stores = cutty_store::memory::stores();
     stores_hook(&mut stores);
     let keyring = Keyring::hmac(Algorithm::HS256, b"0123456789abcdef0123456789abcdef").unwrap();
     let salt = ApiKeySalt::new(

@@ -32,13 +32,14 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 
 use subtle::ConstantTimeEq;
 
 use super::VerifiedClaims;
+use crate::prehashed::PassThroughBuilder;
 
 /// Default [`TokenConfig::verified_cache_entries`](super::TokenConfig::verified_cache_entries).
 pub const DEFAULT_VERIFIED_CACHE_ENTRIES: usize = 16_384;
@@ -53,30 +54,12 @@ pub struct VerifiedTokenCache {
 }
 
 /// Keys are already keyed hashes: the map uses them as they are.
-type Shard = HashMap<u64, Entry, BuildHasherDefault<PreHashed>>;
+type Shard = HashMap<u64, Entry, PassThroughBuilder>;
 
 struct Entry {
     token: Box<[u8]>,
     claims: VerifiedClaims,
     valid: Range<i64>,
-}
-
-#[derive(Default)]
-struct PreHashed(u64);
-
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is ever called (the key is a u64); fold anything else in.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 impl VerifiedTokenCache {

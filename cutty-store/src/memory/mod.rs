@@ -28,6 +28,27 @@ use async_trait::async_trait;
 use cutty_core::error::{StoreError, StoreErrorKind};
 use cutty_core::user::{CreateUserError, NewUser, User, UserStore, fold_case};
 
+/// Every store of a [`Cutty`](cutty_core::app::Cutty) in memory (users, tokens, API keys,
+/// rate-limit counters with [`MemoryStoreConfig::default`], lockouts, block list, events),
+/// each empty; no health probes. Replace fields to mix in other backends.
+///
+/// ```
+/// let stores = cutty_store::memory::stores();
+/// assert!(stores.health.is_empty());
+/// ```
+pub fn stores() -> cutty_core::app::Stores {
+    cutty_core::app::Stores {
+        users: Arc::new(MemoryUserStore::new()),
+        tokens: Arc::new(MemoryTokenStore::new()),
+        api_keys: Arc::new(MemoryApiKeyStore::new()),
+        rate_limits: Arc::new(MemoryRateLimitStore::new(MemoryStoreConfig::default())),
+        lockouts: Arc::new(MemoryLockoutStore::default()),
+        block_list: Arc::new(MemoryBlockListStore::new()),
+        events: Arc::new(MemoryEventStore::new()),
+        health: Vec::new(),
+    }
+}
+
 /// Users in memory, with case-folded unique indexes on username and email.
 #[derive(Debug, Default)]
 pub struct MemoryUserStore {
