@@ -213,8 +213,7 @@ where
         req.extensions_mut().insert(id.clone());
         let fut = CURRENT.sync_scope(id.clone(), || self.inner.call(req));
         RequestIdFuture {
-            inner: CURRENT.scope(id.clone(), fut),
-            id: Some(id),
+            inner: CURRENT.scope(id, fut),
         }
     }
 }
@@ -226,7 +225,6 @@ pin_project_lite::pin_project! {
     pub struct RequestIdFuture<F> {
         #[pin]
         inner: tokio::task::futures::TaskLocalFuture<RequestId, F>,
-        id: Option<RequestId>,
     }
 }
 
@@ -239,10 +237,11 @@ where
     type Output = Result<Response<Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let response = std::task::ready!(this.inner.poll(cx))?;
-        // Taken once: a future is not polled again after it answered Ready.
-        let id = this.id.take().unwrap_or_else(RequestId::generate);
+        let mut inner = self.project().inner;
+        let response = std::task::ready!(inner.as_mut().poll(cx))?;
+        // The scope hands its id back once the inner future is done (taken once: a future is
+        // not polled again after it answered Ready).
+        let id = inner.take_value().unwrap_or_else(RequestId::generate);
         let mut response = contract_error_body(response.map(Body::new), &id);
         response
             .headers_mut()
@@ -253,9 +252,7 @@ where
 
 impl<F> std::fmt::Debug for RequestIdFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestIdFuture")
-            .field("id", &self.id)
-            .finish()
+        f.debug_struct("RequestIdFuture").finish_non_exhaustive()
     }
 }
 

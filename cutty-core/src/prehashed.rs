@@ -1,9 +1,11 @@
-//! A [`Hasher`] for maps whose keys are already keyed hashes: the `u64` goes through as it
-//! is (the in-memory lockout store and the verified-token cache find entries this way).
+//! A [`Hasher`] for maps whose keys are already keyed hashes: the hash goes through as it
+//! is (the in-memory lockout store, the verified-token cache and the file list's set of row
+//! hashes find entries this way).
 
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Passes a precomputed `u64` through; the maps that use it only ever feed it one.
+/// Passes a precomputed `u64` (or the low 64 bits of a `u128`) through; the maps that use
+/// it only ever feed it one.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct PassThrough(u64);
 
@@ -22,5 +24,9 @@ impl Hasher for PassThrough {
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
+    }
+    fn write_u128(&mut self, n: u128) {
+        // The low half of a uniformly distributed hash is one too.
+        self.0 = n as u64;
     }
 }

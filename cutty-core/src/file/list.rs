@@ -57,6 +57,7 @@ use std::io::{self, Read, Write};
 use std::num::NonZeroU64;
 
 use crate::error::{Error, ErrorCode, FieldViolation, StoreError, StoreErrorKind};
+use crate::prehashed::PassThroughBuilder;
 
 /// What to do with the rows. The default keeps every well-formed row in one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -311,7 +312,8 @@ pub fn process_csv_into<R: Read, O: OutputFiles>(
     project(&record, projection.as_deref(), &mut row);
     let header = row.clone();
 
-    let mut seen: HashSet<u128, PreHashed> = HashSet::default();
+    // Its keys are already uniformly distributed keyed hashes: no second hash.
+    let mut seen: HashSet<u128, PassThroughBuilder> = HashSet::default();
     let hasher = RowHasher::new();
     let mut current = sink.open()?;
     sink.write(&mut current.0, &header)?;
@@ -396,36 +398,6 @@ impl RowHasher {
             h.finish()
         };
         (u128::from(half(0)) << 64) | u128::from(half(1))
-    }
-}
-
-/// The set of row hashes needs no second hash: its keys are already uniformly distributed
-/// keyed hashes, so the set uses their low 64 bits as they are.
-#[derive(Default, Clone, Copy)]
-struct PreHashed;
-
-impl std::hash::BuildHasher for PreHashed {
-    type Hasher = PreHashedHasher;
-    fn build_hasher(&self) -> PreHashedHasher {
-        PreHashedHasher(0)
-    }
-}
-
-#[derive(Default)]
-struct PreHashedHasher(u64);
-
-impl std::hash::Hasher for PreHashedHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u128` keys are hashed (below); stay total for anything else.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
     }
 }
 
